@@ -1,0 +1,45 @@
+import type { Command } from 'commander';
+import { listSnapshots } from '../../repo/snapshot.js';
+import type { CliContext } from '../context.js';
+import { table } from '../format.js';
+
+/** `owb snapshots`: list snapshots. */
+export function registerSnapshots(program: Command, ctx: () => CliContext): void {
+  program
+    .command('snapshots')
+    .description('list snapshots, oldest first')
+    .option('--host <name>', 'only snapshots of this host')
+    .option('--tag <tag>', 'only snapshots with this tag')
+    .action(async (flags: { host?: string; tag?: string }) => {
+      const c = ctx();
+      const all = await c.withRepo('none', (repo) => listSnapshots(repo));
+      const snaps = all.filter((s) => (!flags.host || s.hostname === flags.host) && (!flags.tag || s.tags.includes(flags.tag)));
+      if (c.out.json) {
+        c.out.printJson(
+          snaps.map((s) => ({
+            id: s.id,
+            short_id: s.id.slice(0, 8),
+            time: s.time,
+            hostname: s.hostname,
+            paths: s.paths,
+            tags: s.tags,
+            ...(s.parent ? { parent: s.parent } : {}),
+            tree: s.tree,
+            ...(s.summary ? { summary: s.summary } : {}),
+            ...(s.openwebui !== undefined ? { openwebui: s.openwebui } : {}),
+          })),
+        );
+        return;
+      }
+      if (snaps.length === 0) {
+        c.out.info('no snapshots');
+        return;
+      }
+      const rows = [['ID', 'Time', 'Host', 'Tags', 'Paths']];
+      for (const s of snaps) {
+        rows.push([s.id.slice(0, 8), s.time.replace('T', ' ').slice(0, 19), s.hostname, s.tags.join(','), s.paths.join(', ')]);
+      }
+      c.out.info(table(rows));
+      c.out.info(`${snaps.length} snapshot${snaps.length === 1 ? '' : 's'}`);
+    });
+}

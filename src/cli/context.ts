@@ -1,0 +1,104 @@
+import { loadConfig } from '../config/load.js';
+import type { OwbConfig } from '../config/schema.js';
+import { readSecretFile, secretFromEnv } from '../config/secrets.js';
+import { UsageError } from '../errors.js';
+import type { RepoLock } from '../repo/lock.js';
+import { Repository } from '../repo/repository.js';
+import type { Backend } from '../storage/backend.js';
+import { openBackend } from '../storage/open-backend.js';
+import { Output } from './output.js';
+import { promptHidden } from './prompt.js';
+
+/** Global options, as commander parses them. */
+export interface GlobalOptions {
+  repo?: string;
+  passwordFile?: string;
+  config?: string;
+  json?: boolean;
+  quiet?: boolean;
+  verbose?: boolean;
+}
+
+/** Which lock a command takes. */
+export type LockMode = 'none' | 'shared' | 'exclusive';
+
+/** Everything a command needs from the outside world, resolved from flags, env and config. */
+export class CliContext {
+  readonly out: Output;
+  /** Aborted on SIGINT/SIGTERM; jobs stop at the next safe point. */
+  readonly abort = new AbortController();
+  private configCache: OwbConfig | undefined;
+
+  constructor(
+    readonly globals: GlobalOptions,
+    readonly env: NodeJS.ProcessEnv = process.env,
+  ) {
+    this.out = new Output(!!globals.json, !!globals.quiet, !!globals.verbose);
+  }
+
+  /** The validated config file (empty when none exists). */
+  async config(): Promise<OwbConfig> {
+    this.configCache ??= await loadConfig(this.globals.config, this.env);
+    return this.configCache;
+  }
+
+  /** Repository URL and password file: a name from the config, or a URL from --repo / OWB_REPOSITORY. */
+  async repoTarget(): Promise<{ url: string; passwordFile?: string }> {
+    const cfg = await this.config();
+    const given = this.globals.repo ?? this.env.OWB_REPOSITORY ?? cfg.default_repository;
+    if (!given) throw new UsageError('no repository given: use --repo or OWB_REPOSITORY');
+    const named = cfg.repositories[given];
+    if (named) return { url: named.url, ...(named.password_file ? { passwordFile: named.password_file } : {}) };
+    return { url: given };
+  }
+
+  /** The password: --password-file, OWB_PASSWORD_FILE, OWB_PASSWORD, the config, then a prompt on a TTY. */
+  async password(target: { passwordFile?: string }, confirm = false): Promise<string> {
+    if (this.globals.passwordFile) return nonEmpty(await readSecretFile(this.globals.passwordFile, '--password-file'));
+    const fromEnv = await secretFromEnv(this.env, 'OWB_PASSWORD');
+    if (fromEnv !== undefined) return nonEmpty(fromEnv);
+    if (target.passwordFile) return nonEmpty(await readSecretFile(target.passwordFile, 'password_file'));
+    return this.ask('repository password: ', confirm);
+  }
+
+  /** A new password (key add/passwd): OWB_NEW_PASSWORD(_FILE), --new-password-file, or a prompt asked twice. */
+  async newPassword(file: string | undefined): Promise<string> {
+    if (file) return nonEmpty(await readSecretFile(file, '--new-password-file'));
+    const fromEnv = await secretFromEnv(this.env, 'OWB_NEW_PASSWORD');
+    if (fromEnv !== undefined) return nonEmpty(fromEnv);
+    return this.ask('new password: ', true);
+  }
+
+  /** Opens the backend named by the globals. */
+  async backend(): Promise<Backend> {
+    return openBackend((await this.repoTarget()).url);
+  }
+
+  /**
+   * Opens the repository, takes the lock, runs `fn`, and always releases the lock and the backend.
+   */
+  async withRepo<T>(lock: LockMode, fn: (repo: Repository) => Promise<T>): Promise<T> {
+    const target = await this.repoTarget();
+    const backend = await openBackend(target.url);
+    let held: RepoLock | undefined;
+    try {
+      const repo = await Repository.open(backend, await this.password(target));
+      if (lock !== 'none') held = await repo.lock(lock === 'exclusive');
+      return await fn(repo);
+    } finally {
+      await held?.release().catch(() => undefined);
+      await backend.close();
+    }
+  }
+
+  private async ask(question: string, confirm: boolean): Promise<string> {
+    const first = nonEmpty(await promptHidden(question));
+    if (confirm && (await promptHidden('enter it again: ')) !== first) throw new UsageError('the passwords do not match');
+    return first;
+  }
+}
+
+function nonEmpty(pw: string): string {
+  if (pw.length === 0) throw new UsageError('empty password');
+  return pw;
+}

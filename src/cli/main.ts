@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { ExitCode, OwbError } from '../errors.js';
+import { PROGRAM_VERSION } from '../version.js';
+import { registerBackup } from './commands/backup.js';
+import { registerCheck } from './commands/check.js';
+import { registerInit } from './commands/init.js';
+import { registerKey } from './commands/key.js';
+import { registerLs } from './commands/ls.js';
+import { registerRestore } from './commands/restore.js';
+import { registerSnapshots } from './commands/snapshots.js';
+import { registerUnlock } from './commands/unlock.js';
+import { CliContext, type GlobalOptions } from './context.js';
+
+const HELP_FOOTER = `
+Environment: OWB_REPOSITORY, OWB_PASSWORD_FILE, OWB_PASSWORD, OWB_CONFIG (every secret also as *_FILE).
+Exit codes: 0 ok, 1 failure, 2 usage, 3 snapshot saved but some files unreadable, 10 no repository,
+            11 locked, 12 wrong password, 130 interrupted.
+
+Example:
+  export OWB_REPOSITORY=/srv/backups/owb OWB_PASSWORD_FILE=~/.owb-password
+  owb init && owb backup /srv/open-webui/data && owb snapshots`;
+
+/** Builds the command tree. */
+export function buildProgram(getContext: () => CliContext): Command {
+  const program = new Command('owb')
+    .description('Backup and restore for self-hosted Open WebUI: deduplicated, compressed, encrypted snapshots')
+    .version(PROGRAM_VERSION)
+    .option('-r, --repo <url>', 'repository: /path, local:/path, or a repository name from the config (env OWB_REPOSITORY)')
+    .option('--password-file <file>', 'file holding the repository password (env OWB_PASSWORD_FILE)')
+    .option('-c, --config <file>', 'YAML config (env OWB_CONFIG; default ./owb.yaml, then $XDG_CONFIG_HOME/owb/config.yaml, then /etc/owb/config.yaml)')
+    .option('--json', 'print one JSON document on stdout and no progress')
+    .option('-q, --quiet', 'print only warnings and errors')
+    .option('-v, --verbose', 'print more detail, including error stacks')
+    .addHelpText('after', HELP_FOOTER)
+    .showHelpAfterError('(run "owb --help" for usage)')
+    .exitOverride();
+  for (const register of [registerInit, registerBackup, registerSnapshots, registerLs, registerRestore, registerCheck, registerKey, registerUnlock]) {
+    register(program, getContext);
+  }
+  for (const cmd of program.commands) cmd.exitOverride();
+  return program;
+}
+
+/** Entry point: the one place where errors become exit codes. */
+export async function main(argv: string[]): Promise<number> {
+  let ctx: CliContext | undefined;
+  const program = buildProgram(() => (ctx ??= new CliContext(program.opts<GlobalOptions>())));
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) process.exit(ExitCode.Interrupted);
+    ctx?.out.clearProgress();
+    process.stderr.write(`owb: ${sig} received, stopping safely (send again to force)\n`);
+    ctx?.abort.abort(sig);
+    if (!ctx) process.exit(ExitCode.Interrupted);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    await program.parseAsync(argv);
+    return ExitCode.Ok;
+  } catch (err) {
+    ctx?.out.clearProgress();
+    return reportError(err, ctx?.out.verbose ?? false);
+  }
+}
+
+function reportError(err: unknown, verbose: boolean): number {
+  if (err instanceof CommanderError) {
+    // Help and version "errors" are normal exits; commander already printed everything else.
+    return err.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage;
+  }
+  if (err instanceof OwbError) {
+    process.stderr.write(`owb: ${err.message}\n`);
+    if (verbose && err.cause) process.stderr.write(`${String((err.cause as Error).stack ?? err.cause)}\n`);
+    return err.exitCode;
+  }
+  const e = err as NodeJS.ErrnoException;
+  const where = e.path ? ` (${e.path})` : '';
+  const hint = e.code === 'ENOSPC' ? ': no space left on device' : e.code === 'EACCES' ? ': permission denied' : '';
+  process.stderr.write(`owb: ${e.code ? `${e.code}${hint}${where}` : e.message}\n`);
+  if (verbose) process.stderr.write(`${e.stack ?? ''}\n`);
+  return ExitCode.Failure;
+}
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`owb: internal error: ${(err as Error).message}\n`);
+    process.exitCode = ExitCode.Failure;
+  },
+);

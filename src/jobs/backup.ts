@@ -1,0 +1,206 @@
+import { lstat, readdir } from 'node:fs/promises';
+import { hostname as osHostname, userInfo } from 'node:os';
+import { join, resolve, sep } from 'node:path';
+import { UsageError } from '../errors.js';
+import type { Repository } from '../repo/repository.js';
+import { listSnapshots, type Snapshot, type SnapshotJson, type SnapshotSummary } from '../repo/snapshot.js';
+import type { TreeNode } from '../repo/tree.js';
+import { BlobWorkerPool } from '../repo/worker-pool.js';
+import { Archiver, type ArchiveCounters, type Deferred } from './archiver.js';
+import { PROGRAM_VERSION } from '../version.js';
+
+/** What a backup run is asked to do. */
+export interface BackupOptions {
+  paths: string[];
+  tags?: string[];
+  hostname?: string;
+  /** A snapshot id to compare against, `false` to read everything, or undefined to pick the latest matching one. */
+  parent?: string | false;
+  exclude?: (absPath: string, isDir: boolean) => boolean;
+  /** Extra fields stored in the snapshot (the Open WebUI manifest). */
+  openwebui?: unknown;
+  signal?: AbortSignal;
+  onWarning?: (message: string) => void;
+  onProgress?: (p: BackupProgress) => void;
+}
+
+/** Progress as reported to the CLI, which decides how (and whether) to draw it. */
+export interface BackupProgress {
+  counters: ArchiveCounters;
+  currentPath: string;
+  /** Bytes under the backup paths, known once the concurrent scan has finished. */
+  totalBytes?: number;
+}
+
+/** What a finished backup reports. */
+export interface BackupResult {
+  snapshotId: string;
+  summary: SnapshotSummary;
+  parent?: string;
+  warnings: string[];
+  /** Entries that could not be read; the snapshot holds everything else. Exit code 3 when > 0. */
+  unreadable: number;
+  durationS: number;
+}
+
+/** The snapshot tree mirrors absolute paths: /srv/data is stored as srv → data, as restic does. */
+interface PathTrie {
+  children: Map<string, PathTrie>;
+  absPath: string;
+  isTarget: boolean;
+}
+
+/**
+ * Backs up `paths` into `repo` (which must be locked by the caller) and writes a snapshot. Unreadable
+ * entries are warned about and counted in the result; the snapshot holds everything else.
+ */
+export async function runBackup(repo: Repository, opts: BackupOptions): Promise<BackupResult> {
+  const started = new Date();
+  if (opts.paths.length === 0) throw new UsageError('nothing to back up: give at least one path');
+  const paths = [...new Set(opts.paths.map((p) => resolve(p)))].sort();
+  for (const p of paths) {
+    await lstat(p).catch(() => {
+      throw new UsageError(`backup path does not exist: ${p}`);
+    });
+  }
+  const host = opts.hostname ?? osHostname();
+  await repo.loadIndex();
+  const all = await listSnapshots(repo);
+  const parent = pickParent(all, opts.parent, host, paths);
+  const warnings: string[] = [];
+  const scan: { totalBytes?: number } = {};
+  if (opts.onProgress) {
+    void scanTotal(paths, opts.exclude).then((n) => (scan.totalBytes = n), () => undefined);
+  }
+  const pool = new BlobWorkerPool(repo.key, repo.config.compression.level);
+  const archiver = new Archiver(repo, {
+    pool,
+    signal: opts.signal,
+    exclude: opts.exclude,
+    onWarning: (m) => {
+      warnings.push(m);
+      opts.onWarning?.(m);
+    },
+    onFileDone: (counters, currentPath) => opts.onProgress?.({ counters, currentPath, ...scan }),
+  });
+  try {
+    const parentRoot = parent ? await archiver.loadTree(parent.tree) : undefined;
+    const rootNodes = await archiveTrie(archiver, buildTrie(paths), parentRoot?.nodes ?? []);
+    const nodes = (await Promise.all(rootNodes.map((d) => d.node))).filter((n): n is TreeNode => n !== undefined);
+    const tree = await archiver.saveTree(nodes);
+    await repo.flush();
+    const c = archiver.counters;
+    const ended = new Date();
+    const summary: SnapshotSummary = {
+      files_new: c.filesNew,
+      files_changed: c.filesChanged,
+      files_unmodified: c.filesUnmodified,
+      dirs_new: c.dirsNew,
+      dirs_changed: c.dirsChanged,
+      dirs_unmodified: c.dirsUnmodified,
+      data_blobs: repo.stats.dataBlobs,
+      tree_blobs: repo.stats.treeBlobs,
+      data_added: repo.stats.bytesAdded,
+      data_added_packed: repo.stats.bytesPacked,
+      total_files_processed: c.filesDone,
+      total_bytes_processed: c.bytesDone,
+      backup_start: started.toISOString(),
+      backup_end: ended.toISOString(),
+    };
+    const snap: SnapshotJson = {
+      time: started.toISOString(),
+      hostname: host,
+      username: safeUsername(),
+      paths,
+      tags: opts.tags ?? [],
+      tree,
+      ...(parent ? { parent: parent.id } : {}),
+      program_version: PROGRAM_VERSION,
+      summary,
+      ...(opts.openwebui !== undefined ? { openwebui: opts.openwebui } : {}),
+    };
+    const snapshotId = await repo.saveJson('snapshots', snap);
+    return {
+      unreadable: c.unreadable,
+      snapshotId,
+      summary,
+      ...(parent ? { parent: parent.id } : {}),
+      warnings,
+      durationS: (ended.getTime() - started.getTime()) / 1000,
+    };
+  } finally {
+    await pool.close();
+  }
+}
+
+function pickParent(all: Snapshot[], wanted: string | false | undefined, host: string, paths: string[]): Snapshot | undefined {
+  if (wanted === false) return undefined;
+  if (wanted) {
+    const hit = all.filter((s) => s.id.startsWith(wanted));
+    if (hit.length !== 1) throw new UsageError(`parent snapshot ${wanted} not found (or ambiguous)`);
+    return hit[0];
+  }
+  const key = paths.join('\0');
+  return all.filter((s) => s.hostname === host && [...s.paths].sort().join('\0') === key).at(-1);
+}
+
+function buildTrie(paths: string[]): PathTrie {
+  const root: PathTrie = { children: new Map(), absPath: sep, isTarget: false };
+  for (const p of paths) {
+    let node = root;
+    for (const part of p.split(sep).filter(Boolean)) {
+      let next = node.children.get(part);
+      if (!next) {
+        next = { children: new Map(), absPath: node.absPath === sep ? sep + part : node.absPath + sep + part, isTarget: false };
+        node.children.set(part, next);
+      }
+      node = next;
+    }
+    node.isTarget = true;
+  }
+  return root;
+}
+
+async function archiveTrie(archiver: Archiver, trie: PathTrie, parentNodes: TreeNode[]): Promise<Deferred[]> {
+  const byName = new Map(parentNodes.map((n) => [n.name, n]));
+  const out: Deferred[] = [];
+  for (const [name, child] of [...trie.children].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const parent = byName.get(name);
+    if (child.isTarget) {
+      out.push(await archiver.archivePath(child.absPath, name, parent));
+      continue;
+    }
+    // An ancestor of a backup path: keep its metadata, but only the children on the way to the paths.
+    const parentTree = parent?.type === 'dir' ? await archiver.loadTree(parent.subtree).catch(() => undefined) : undefined;
+    const children = await archiveTrie(archiver, child, parentTree?.nodes ?? []);
+    const st = await lstat(child.absPath, { bigint: true });
+    out.push(archiver.dirNode(name, st, children, parent));
+  }
+  return out;
+}
+
+/** Sums regular file sizes under `paths` (for the progress ETA); runs alongside the backup. */
+async function scanTotal(paths: string[], exclude: BackupOptions['exclude']): Promise<number> {
+  let total = 0;
+  const stack = [...paths];
+  while (stack.length > 0) {
+    const p = stack.pop()!;
+    const st = await lstat(p).catch(() => undefined);
+    if (!st) continue;
+    if (st.isDirectory()) {
+      if (exclude?.(p, true)) continue;
+      for (const name of await readdir(p).catch(() => [] as string[])) stack.push(join(p, name));
+    } else if (st.isFile() && !exclude?.(p, false)) {
+      total += st.size;
+    }
+  }
+  return total;
+}
+
+function safeUsername(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,144 @@
+import { DamagedRepoError, isNotFound } from '../errors.js';
+import { sha256Hex } from '../repo/crypto.js';
+import type { IndexFileJson } from '../repo/index-file.js';
+import { parsePackHeader } from '../repo/pack-format.js';
+import type { Repository } from '../repo/repository.js';
+import { listSnapshots } from '../repo/snapshot.js';
+import { decodeTree, unsafeNameReason } from '../repo/tree.js';
+import { BlobWorkerPool } from '../repo/worker-pool.js';
+
+/** What `check` is asked to do. */
+export interface CheckOptions {
+  /** Download every pack and verify every blob. */
+  readData?: boolean;
+  onProgress?: (p: { step: string; done: number; total: number }) => void;
+}
+
+/** Findings: errors mean damage; warnings are harmless leftovers (e.g. of an interrupted run). */
+export interface CheckResult {
+  errors: string[];
+  warnings: string[];
+  snapshots: number;
+  packs: number;
+  blobs: number;
+  packsRead: number;
+}
+
+/**
+ * Verifies a repository's structure: index files decrypt, every indexed pack exists with a plausible size,
+ * every snapshot's trees load and reference only indexed blobs. With readData, every pack is read, hashed
+ * against its name, and each blob decrypted and checked against its keyed id.
+ */
+export async function runCheck(repo: Repository, opts: CheckOptions = {}): Promise<CheckResult> {
+  const res: CheckResult = { errors: [], warnings: [], snapshots: 0, packs: 0, blobs: 0, packsRead: 0 };
+  const err = (m: string): void => void res.errors.push(m);
+
+  for (const f of await repo.backend.list('index')) {
+    try {
+      repo.index.addIndexFile(await repo.loadJson<IndexFileJson>('index', f.name));
+    } catch (e) {
+      err(`index ${f.name.slice(0, 12)}: ${(e as Error).message}`);
+    }
+  }
+  res.blobs = repo.index.size;
+
+  const stored = new Map((await repo.backend.list('data')).map((f) => [f.name, f.size]));
+  const indexed = new Set(repo.index.packIds());
+  res.packs = stored.size;
+  const minSizes = new Map<string, number>();
+  for (const [, loc] of repo.index.entries()) {
+    minSizes.set(loc.packId, Math.max(minSizes.get(loc.packId) ?? 0, loc.offset + loc.length));
+  }
+  for (const id of indexed) {
+    const size = stored.get(id);
+    if (size === undefined) err(`pack ${id.slice(0, 12)} is in the index but missing from storage`);
+    else if (size < (minSizes.get(id) ?? 0)) err(`pack ${id.slice(0, 12)} is shorter than its index says (truncated)`);
+  }
+  for (const id of stored.keys()) {
+    if (!indexed.has(id)) res.warnings.push(`pack ${id.slice(0, 12)} is not referenced by any index (left by an interrupted run; harmless)`);
+  }
+
+  let snapshots: Awaited<ReturnType<typeof listSnapshots>>;
+  try {
+    snapshots = await listSnapshots(repo);
+  } catch (e) {
+    err(`snapshots: ${(e as Error).message}`);
+    snapshots = [];
+  }
+  res.snapshots = snapshots.length;
+  const seenTrees = new Set<string>();
+  for (const snap of snapshots) {
+    const stack = [{ id: snap.tree, path: `snapshot ${snap.id.slice(0, 8)}:/` }];
+    while (stack.length > 0) {
+      const { id, path } = stack.pop()!;
+      if (seenTrees.has(id)) continue;
+      seenTrees.add(id);
+      let tree;
+      try {
+        tree = decodeTree(await repo.loadBlob(id), id);
+      } catch (e) {
+        err(`${path}: tree ${id.slice(0, 12)}: ${(e as Error).message}`);
+        continue;
+      }
+      for (const n of tree.nodes) {
+        const where = `${path}${n.name}`;
+        const unsafe = unsafeNameReason(n.name);
+        if (unsafe) err(`${path}: entry with unsafe ${unsafe}`);
+        if (n.type === 'dir') stack.push({ id: n.subtree!, path: `${where}/` });
+        for (const c of n.content ?? []) {
+          if (!repo.index.has(c)) err(`${where}: data blob ${c.slice(0, 12)} is missing`);
+        }
+      }
+    }
+  }
+
+  if (opts.readData) await readAllPacks(repo, [...stored.keys()], res);
+  return res;
+}
+
+async function readAllPacks(repo: Repository, packIds: string[], res: CheckResult): Promise<void> {
+  const pool = new BlobWorkerPool(repo.key, repo.config.compression.level);
+  try {
+    for (const id of packIds) {
+      const where = `pack ${id.slice(0, 12)}`;
+      let bytes: Buffer;
+      try {
+        bytes = await repo.backend.load({ type: 'data', name: id });
+      } catch (e) {
+        if (!isNotFound(e)) res.errors.push(`${where}: ${(e as Error).message}`);
+        continue;
+      }
+      res.packsRead++;
+      if (sha256Hex(bytes) !== id) {
+        res.errors.push(`${where}: content does not match its name (damaged)`);
+        // Keep going: report which blobs are affected.
+      }
+      let blobs;
+      try {
+        blobs = parsePackHeader(repo.key.encKey, bytes, id);
+      } catch (e) {
+        res.errors.push(`${where}: ${(e as Error).message}`);
+        continue;
+      }
+      const results = await Promise.allSettled(
+        blobs.map((b) => verifyBlob(pool, b.id, bytes.subarray(b.offset, b.offset + b.length))),
+      );
+      results.forEach((r, i) => {
+        const b = blobs[i]!;
+        if (r.status === 'rejected') res.errors.push(`${where}: blob ${b.id.slice(0, 12)}: ${(r.reason as Error).message}`);
+        const loc = repo.index.lookup(b.id);
+        if (loc && loc.packId === id && (loc.offset !== b.offset || loc.length !== b.length)) {
+          res.errors.push(`${where}: blob ${b.id.slice(0, 12)} is at a different place than the index says`);
+        }
+      });
+    }
+  } finally {
+    await pool.close();
+  }
+}
+
+function verifyBlob(pool: BlobWorkerPool, id: string, sealed: Buffer): Promise<Buffer> {
+  return pool.decode(id, Buffer.from(sealed)).catch((e: unknown) => {
+    throw e instanceof DamagedRepoError ? e : new DamagedRepoError((e as Error).message);
+  });
+}

@@ -1,0 +1,473 @@
+import { createHash, createHmac } from 'node:crypto';
+import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  Chunker,
+  DEFAULT_CHUNKER_PARAMS,
+  chunkBuffer,
+  findCutPoint,
+  gearTable,
+  validateChunkerParams,
+  type ChunkerParams,
+} from './chunker.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+/** Small enough that tests see hundreds of chunks per few MiB. */
+const SMALL: ChunkerParams = { minSize: 16 * KiB, avgSize: 64 * KiB, maxSize: 256 * KiB };
+const ZERO_SEED = new Uint8Array(32);
+/** First chunk lengths of xorshiftBytes(4 MiB, 1) under the zero seed and SMALL params. */
+const KNOWN_SMALL_PREFIX = [72375, 66344, 90098, 71338, 121161, 76303, 102371, 62375];
+const KNOWN_SMALL_COUNT = 58;
+
+/** Deterministic bytes from xorshift32; written byte by byte so the output does not depend on host endianness. */
+function xorshiftBytes(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed >>> 0 || 0x9e3779b9;
+  let i = 0;
+  while (i < n) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    for (let k = 0; k < 4 && i < n; k++, i++) out[i] = (x >>> (8 * k)) & 0xff;
+  }
+  return out;
+}
+
+/** The gear table straight from the definition, using node:crypto and manual little-endian decoding. */
+function naiveGear(seed: Uint8Array): number[] {
+  const gear: number[] = [];
+  for (let i = 0; i < 32; i++) {
+    const msg = Buffer.concat([Buffer.from('owb-gear', 'ascii'), Buffer.from([i])]);
+    const d = createHmac('sha256', Buffer.from(seed)).update(msg).digest();
+    for (let j = 0; j < 8; j++) {
+      gear.push(d[4 * j]! + d[4 * j + 1]! * 2 ** 8 + d[4 * j + 2]! * 2 ** 16 + d[4 * j + 3]! * 2 ** 24);
+    }
+  }
+  return gear;
+}
+
+/**
+ * The cut-point definition, written for obviousness rather than speed: plain Number arithmetic (no bit
+ * operators), one loop, and the mask tests restated as comparisons. With maskS = top (bits+2) bits set,
+ * (h & maskS) == 0 holds exactly when h < 2^(32 - (bits+2)); likewise for maskL.
+ */
+function naiveChunkLengths(data: Uint8Array, p: ChunkerParams, gear: number[]): number[] {
+  const bits = Math.log2(p.avgSize);
+  const smallBound = 2 ** (32 - (bits + 2));
+  const largeBound = 2 ** (32 - (bits - 2));
+  const lengths: number[] = [];
+  let pos = 0;
+  while (pos < data.length) {
+    const n = data.length - pos;
+    let len: number;
+    if (n <= p.minSize) {
+      len = n;
+    } else {
+      const limit = Math.min(n, p.maxSize);
+      const normal = Math.min(p.avgSize, limit);
+      len = limit;
+      let h = 0;
+      for (let i = p.minSize; i < limit; i++) {
+        h = (h * 2 + gear[data[pos + i]!]!) % 2 ** 32;
+        if (h < (i < normal ? smallBound : largeBound)) {
+          len = i + 1;
+          break;
+        }
+      }
+    }
+    lengths.push(len);
+    pos += len;
+  }
+  return lengths;
+}
+
+function sum(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0);
+}
+
+function offsets(lengths: number[]): number[] {
+  const out: number[] = [];
+  let pos = 0;
+  for (const n of lengths) out.push((pos += n));
+  return out;
+}
+
+function sha256(b: Uint8Array): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+async function collect(gen: AsyncIterable<Buffer>): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for await (const c of gen) out.push(c);
+  return out;
+}
+
+/** Asserts `chunks` are exactly `data` cut where chunkBuffer cuts, each in its own transferable ArrayBuffer. */
+function expectSameAsChunkBuffer(chunks: Buffer[], data: Uint8Array, p: ChunkerParams, gear: Uint32Array): void {
+  const expected = chunkBuffer(data, p, gear);
+  expect(chunks.map((c) => c.length)).toEqual(expected);
+  let pos = 0;
+  for (const c of chunks) {
+    expect(Buffer.isBuffer(c)).toBe(true);
+    expect(c.byteOffset).toBe(0);
+    expect(c.buffer.byteLength).toBe(c.length);
+    expect(Buffer.compare(c, data.subarray(pos, pos + c.length))).toBe(0);
+    pos += c.length;
+  }
+  expect(pos).toBe(data.length);
+}
+
+async function* pieces(data: Uint8Array, size: number | ((i: number) => number)): AsyncGenerator<Uint8Array> {
+  let pos = 0;
+  for (let i = 0; pos < data.length; i++) {
+    const n = typeof size === 'number' ? size : size(i);
+    yield data.subarray(pos, pos + n);
+    pos += n;
+  }
+}
+
+/** A FileHandle stand-in whose reads return at most `maxRead` bytes, as a pipe or a network mount may. */
+function shortReadHandle(data: Uint8Array, maxRead: number): FileHandle {
+  let pos = 0;
+  const fake = {
+    async read(buffer: Uint8Array, offset: number, length: number, position: number | null) {
+      expect(position).toBeNull();
+      const n = Math.min(length, maxRead, data.length - pos);
+      buffer.set(data.subarray(pos, pos + n), offset);
+      pos += n;
+      return { bytesRead: n, buffer };
+    },
+  };
+  return fake as unknown as FileHandle;
+}
+
+describe('validateChunkerParams', () => {
+  it('accepts the defaults and the small test params', () => {
+    expect(() => validateChunkerParams(DEFAULT_CHUNKER_PARAMS)).not.toThrow();
+    expect(() => validateChunkerParams(SMALL)).not.toThrow();
+    expect(DEFAULT_CHUNKER_PARAMS).toEqual({ minSize: 512 * KiB, avgSize: 1 * MiB, maxSize: 8 * MiB });
+  });
+
+  it.each([
+    ['avg not a power of two', { minSize: 1000, avgSize: 3000, maxSize: 9000 }],
+    ['min == avg', { minSize: 4096, avgSize: 4096, maxSize: 9000 }],
+    ['min > avg', { minSize: 8192, avgSize: 4096, maxSize: 9000 }],
+    ['avg == max', { minSize: 1000, avgSize: 4096, maxSize: 4096 }],
+    ['min < 64', { minSize: 63, avgSize: 128, maxSize: 512 }],
+    ['non-integer', { minSize: 100.5, avgSize: 128, maxSize: 512 }],
+    ['NaN', { minSize: Number.NaN, avgSize: 128, maxSize: 512 }],
+    ['avg too large for the masks', { minSize: 64, avgSize: 2 ** 30, maxSize: 2 ** 31 }],
+  ])('rejects %s with a RangeError', (_name, p) => {
+    expect(() => validateChunkerParams(p)).toThrow(RangeError);
+    expect(() => chunkBuffer(new Uint8Array(10), p, gearTable(ZERO_SEED))).toThrow(RangeError);
+    expect(() => new Chunker(p, gearTable(ZERO_SEED))).toThrow(RangeError);
+  });
+
+  it('accepts the smallest legal params', () => {
+    expect(() => validateChunkerParams({ minSize: 64, avgSize: 128, maxSize: 129 })).not.toThrow();
+  });
+});
+
+describe('gearTable', () => {
+  it('matches HMAC-SHA256 vectors computed outside Node (openssl) for the all-zero seed', () => {
+    // printf 'owb-gear\x00' | openssl dgst -sha256 -mac HMAC -macopt hexkey:<64 zeros>, and likewise for \x1f.
+    const d0 = '067441fa0ded3c283b7636f0e260d0cf8af1cba8cce2f99d3e6d3e7b03852a5c';
+    const d31 = '24dc59e0f4363e574b0132394de5515bd5a64f89bd77d495f4c2fa9d9e116bb6';
+    const g = gearTable(ZERO_SEED);
+    expect(g[0]).toBe(0xfa417406);
+    expect(g[1]).toBe(0x283ced0d);
+    expect(g[248]).toBe(0xe059dc24);
+    expect(g[255]).toBe(0xb66b119e);
+    for (const [i, hex] of [
+      [0, d0],
+      [31, d31],
+    ] as const) {
+      const d = Buffer.from(hex, 'hex');
+      for (let j = 0; j < 8; j++) expect(g[8 * i + j]).toBe(d.readUInt32LE(4 * j));
+    }
+  });
+
+  it('matches an independent node:crypto computation for the all-zero seed, entry by entry', () => {
+    const g = gearTable(ZERO_SEED);
+    expect(g).toBeInstanceOf(Uint32Array);
+    expect(g.length).toBe(256);
+    expect(Array.from(g)).toEqual(naiveGear(ZERO_SEED));
+  });
+
+  it('depends on the seed', () => {
+    const seed = new Uint8Array(32);
+    seed[31] = 1;
+    expect(Array.from(gearTable(seed))).toEqual(naiveGear(seed));
+    expect(Array.from(gearTable(seed))).not.toEqual(Array.from(gearTable(ZERO_SEED)));
+  });
+
+  it('rejects a seed that is not 32 bytes', () => {
+    expect(() => gearTable(new Uint8Array(31))).toThrow(RangeError);
+    expect(() => gearTable(new Uint8Array(33))).toThrow(RangeError);
+  });
+});
+
+describe('cut points', () => {
+  const gear = gearTable(ZERO_SEED);
+  const naive = naiveGear(ZERO_SEED);
+
+  it('gives known cut points on xorshift data (zero seed, 16/64/256 KiB)', () => {
+    const data = xorshiftBytes(4 * MiB, 1);
+    const lengths = chunkBuffer(data, SMALL, gear);
+    expect(lengths).toEqual(naiveChunkLengths(data, SMALL, naive));
+    // Frozen from this implementation once it agreed with the naive one: a format regression guard.
+    expect(lengths.slice(0, 8)).toEqual(KNOWN_SMALL_PREFIX);
+    expect(lengths.length).toBe(KNOWN_SMALL_COUNT);
+  });
+
+  // Sizes chosen so that (avg - min) and (max - avg) are not multiples of 4, exercising the unrolled loop's tails.
+  it.each<[string, ChunkerParams, number]>([
+    ['small', SMALL, 8 * MiB + 3],
+    ['tiny, odd bounds', { minSize: 67, avgSize: 256, maxSize: 1001 }, 512 * KiB + 1],
+    ['tiny, tight max', { minSize: 64, avgSize: 128, maxSize: 130 }, 64 * KiB + 5],
+    ['medium, odd bounds', { minSize: 1001, avgSize: 4096, maxSize: 20_003 }, 4 * MiB - 7],
+  ])('agree with the naive definition on random data (%s)', (_name, p, size) => {
+    for (const seed of [2, 3]) {
+      const data = xorshiftBytes(size, seed);
+      expect(chunkBuffer(data, p, gear)).toEqual(naiveChunkLengths(data, p, naive));
+    }
+  });
+
+  it('agree with the naive definition on low-entropy data', () => {
+    const p: ChunkerParams = { minSize: 300, avgSize: 1024, maxSize: 4099 };
+    const zeros = new Uint8Array(100_000);
+    const text = Buffer.from('INSERT INTO chat VALUES (1, "hello world");\n'.repeat(5000));
+    const sparse = xorshiftBytes(200_000, 9).map((b) => (b < 16 ? b : 0));
+    for (const data of [zeros, text, sparse]) {
+      const lengths = chunkBuffer(data, p, gear);
+      expect(lengths).toEqual(naiveChunkLengths(data, p, naive));
+      expect(sum(lengths)).toBe(data.length);
+    }
+  });
+
+  it('cuts a region no longer than minSize whole, and short tails by the same rule', () => {
+    const data = xorshiftBytes(SMALL.maxSize * 2, 4);
+    expect(findCutPoint(data, 0, 0, SMALL, gear)).toBe(0);
+    expect(findCutPoint(data, 5, 5 + SMALL.minSize, SMALL, gear)).toBe(SMALL.minSize);
+    for (const n of [SMALL.minSize + 1, SMALL.minSize + 2, SMALL.avgSize, SMALL.avgSize + 1, SMALL.maxSize - 1]) {
+      const region = data.subarray(100, 100 + n);
+      expect(findCutPoint(data, 100, 100 + n, SMALL, gear)).toBe(naiveChunkLengths(region, SMALL, naive)[0]);
+    }
+  });
+
+  it('keeps every chunk within [minSize, maxSize] except the last, and the concatenation equals the input', () => {
+    const data = xorshiftBytes(8 * MiB + 12_345, 5);
+    const lengths = chunkBuffer(data, SMALL, gear);
+    expect(sum(lengths)).toBe(data.length);
+    for (const n of lengths.slice(0, -1)) {
+      expect(n).toBeGreaterThanOrEqual(SMALL.minSize);
+      expect(n).toBeLessThanOrEqual(SMALL.maxSize);
+    }
+    expect(lengths.at(-1)).toBeGreaterThan(0);
+    expect(lengths.at(-1)).toBeLessThanOrEqual(SMALL.maxSize);
+    // Under this table a run of zeros never satisfies either mask, so only maxSize cuts it.
+    const zeros = chunkBuffer(new Uint8Array(SMALL.maxSize * 3 + 1), SMALL, gear);
+    expect(zeros).toEqual([SMALL.maxSize, SMALL.maxSize, SMALL.maxSize, 1]);
+  });
+
+  it.each<[string, ChunkerParams]>([
+    ['small params', SMALL],
+    ['default params', DEFAULT_CHUNKER_PARAMS],
+  ])('has a mean chunk size within 35 percent of avgSize on 64 MiB of random data (%s)', (_name, p) => {
+    const data = xorshiftBytes(64 * MiB, 6);
+    const lengths = chunkBuffer(data, p, gear);
+    const mean = data.length / lengths.length;
+    expect(mean).toBeGreaterThan(p.avgSize * 0.65);
+    expect(mean).toBeLessThan(p.avgSize * 1.35);
+  });
+
+  it('cuts elsewhere under a different seed', () => {
+    const data = xorshiftBytes(8 * MiB, 7);
+    const other = new Uint8Array(32).fill(0xa5);
+    const a = offsets(chunkBuffer(data, SMALL, gear));
+    const b = offsets(chunkBuffer(data, SMALL, gearTable(other)));
+    expect(a).not.toEqual(b);
+    // Independent tables should agree only by accident (and at the input's end).
+    const shared = a.filter((x) => b.includes(x)).length;
+    expect(shared).toBeLessThan(a.length / 10);
+  });
+
+  it('resists shifts: 100 bytes inserted mid-buffer change at most 3 chunks', () => {
+    const data = xorshiftBytes(40 * MiB, 8);
+    const mid = 20 * MiB + 777;
+    const edited = new Uint8Array(data.length + 100);
+    edited.set(data.subarray(0, mid), 0);
+    edited.set(xorshiftBytes(100, 99), mid);
+    edited.set(data.subarray(mid), mid + 100);
+
+    const hashesOf = (buf: Uint8Array): string[] => {
+      const out: string[] = [];
+      let pos = 0;
+      for (const n of chunkBuffer(buf, SMALL, gear)) {
+        out.push(sha256(buf.subarray(pos, pos + n)));
+        pos += n;
+      }
+      return out;
+    };
+    const before = hashesOf(data);
+    const after = hashesOf(edited);
+    const beforeSet = new Set(before);
+    const afterSet = new Set(after);
+    const newChunks = after.filter((h) => !beforeSet.has(h)).length;
+    const lostChunks = before.filter((h) => !afterSet.has(h)).length;
+    expect(before.length).toBeGreaterThan(400);
+    expect(newChunks).toBeGreaterThanOrEqual(1);
+    expect(newChunks).toBeLessThanOrEqual(3);
+    expect(lostChunks).toBeLessThanOrEqual(3);
+  });
+});
+
+describe('Chunker', () => {
+  const gear = gearTable(ZERO_SEED);
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'owb-chunker-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function chunkFileAt(chunker: Chunker, data: Uint8Array, name: string): Promise<Buffer[]> {
+    const path = join(dir, name);
+    await writeFile(path, data);
+    const fh = await open(path, 'r');
+    try {
+      return await collect(chunker.chunkFile(fh));
+    } finally {
+      await fh.close();
+    }
+  }
+
+  const { minSize, maxSize } = SMALL;
+  // The last size exceeds the 4 × maxSize buffer, so compaction runs.
+  const sizes = [0, 1, minSize - 1, minSize, minSize + 1, maxSize, 3 * maxSize + 12_345, 10 * maxSize + 777];
+
+  it('chunkFile cuts files of every boundary size exactly as chunkBuffer, reusing one Chunker', async () => {
+    const chunker = new Chunker(SMALL, gear);
+    for (const [k, size] of sizes.entries()) {
+      const data = xorshiftBytes(size, 100 + k);
+      const chunks = await chunkFileAt(chunker, data, `f${k}`);
+      expectSameAsChunkBuffer(chunks, data, SMALL, gear);
+      if (size === 0) expect(chunks).toEqual([]);
+    }
+  });
+
+  it('streams agree with chunkBuffer where cuts fall at maxSize (zero runs, tight tiny params)', async () => {
+    // Random data almost never reaches maxSize under SMALL; zero runs always do, so a streaming path that
+    // searched before holding maxSize bytes would be caught here.
+    const mixed = xorshiftBytes(6 * maxSize + 99, 16);
+    mixed.fill(0, maxSize / 2, 3 * maxSize);
+    mixed.fill(0, 4 * maxSize + 5, 5 * maxSize + 12);
+    expect(chunkBuffer(mixed, SMALL, gear).filter((n) => n === maxSize).length).toBeGreaterThanOrEqual(3);
+    const chunker = new Chunker(SMALL, gear);
+    expectSameAsChunkBuffer(await chunkFileAt(chunker, mixed, 'mixed'), mixed, SMALL, gear);
+    expectSameAsChunkBuffer(await collect(chunker.chunkStream(pieces(mixed, 7))), mixed, SMALL, gear);
+
+    // A 520-byte buffer: compaction on nearly every chunk, and most cuts at maxSize.
+    const tiny: ChunkerParams = { minSize: 64, avgSize: 128, maxSize: 130 };
+    const tinyChunker = new Chunker(tiny, gear);
+    const data = xorshiftBytes(100_003, 17);
+    expect(chunkBuffer(data, tiny, gear).filter((n) => n === tiny.maxSize).length).toBeGreaterThan(100);
+    expectSameAsChunkBuffer(await chunkFileAt(tinyChunker, data, 'tiny'), data, tiny, gear);
+    expectSameAsChunkBuffer(await collect(tinyChunker.chunkStream(pieces(data, 7))), data, tiny, gear);
+    expectSameAsChunkBuffer(await collect(tinyChunker.chunkFile(shortReadHandle(data, 97))), data, tiny, gear);
+  });
+
+  it('chunkFile copes with short reads', async () => {
+    const chunker = new Chunker(SMALL, gear);
+    const data = xorshiftBytes(10 * maxSize + 3, 11);
+    for (const maxRead of [1000, 4093, maxSize + 1]) {
+      expectSameAsChunkBuffer(await collect(chunker.chunkFile(shortReadHandle(data, maxRead))), data, SMALL, gear);
+    }
+  });
+
+  it.each<[string, number | ((i: number) => number)]>([
+    ['1 byte', 1],
+    ['7 bytes', 7],
+    ['3 MiB', 3 * MiB],
+    ['irregular', (i) => [1, 65_537, 13, 300_001, 0, 4096][i % 6]!],
+  ])('chunkStream with %s pieces cuts exactly as chunkBuffer', async (_name, size) => {
+    const chunker = new Chunker(SMALL, gear);
+    for (const [k, n] of sizes.entries()) {
+      // One-byte pieces over the largest input only add run time, not coverage.
+      if (size === 1 && n > 4 * maxSize) continue;
+      const data = xorshiftBytes(n, 200 + k);
+      expectSameAsChunkBuffer(await collect(chunker.chunkStream(pieces(data, size))), data, SMALL, gear);
+    }
+  });
+
+  it('chunkStream accepts a source that reuses its piece buffer', async () => {
+    const data = xorshiftBytes(3 * maxSize + 5, 12);
+    async function* reusing(): AsyncGenerator<Uint8Array> {
+      const scratch = new Uint8Array(10_000);
+      for (let pos = 0; pos < data.length; pos += scratch.length) {
+        const n = Math.min(scratch.length, data.length - pos);
+        scratch.set(data.subarray(pos, pos + n));
+        yield scratch.subarray(0, n);
+        scratch.fill(0xee);
+      }
+    }
+    expectSameAsChunkBuffer(await collect(new Chunker(SMALL, gear).chunkStream(reusing())), data, SMALL, gear);
+  });
+
+  it('uses the default params end to end (chunkFile and chunkStream on 3 × 8 MiB + 12345 bytes)', async () => {
+    const p = DEFAULT_CHUNKER_PARAMS;
+    const chunker = new Chunker(p, gear);
+    const data = xorshiftBytes(3 * p.maxSize + 12_345, 13);
+    const expected = chunkBuffer(data, p, gear);
+    expect(expected.length).toBeGreaterThan(10);
+    expectSameAsChunkBuffer(await chunkFileAt(chunker, data, 'defaults'), data, p, gear);
+    expectSameAsChunkBuffer(await collect(chunker.chunkStream(pieces(data, 3 * MiB))), data, p, gear);
+  });
+
+  it('refuses a second input while one is in progress, and is reusable after return()', async () => {
+    const chunker = new Chunker(SMALL, gear);
+    const data = xorshiftBytes(3 * maxSize, 14);
+    const first = chunker.chunkStream(pieces(data, 4096));
+    expect((await first.next()).done).toBe(false);
+    await expect(chunker.chunkStream(pieces(data, 4096)).next()).rejects.toThrow(/already chunking/);
+    await first.return(undefined);
+    expectSameAsChunkBuffer(await collect(chunker.chunkStream(pieces(data, 4096))), data, SMALL, gear);
+  });
+
+  it('closes the source when the consumer stops early', async () => {
+    let closed = false;
+    const data = xorshiftBytes(3 * maxSize, 15);
+    async function* source(): AsyncGenerator<Uint8Array> {
+      try {
+        for (let pos = 0; pos < data.length; pos += 1000) yield data.subarray(pos, pos + 1000);
+      } finally {
+        closed = true;
+      }
+    }
+    for await (const chunk of new Chunker(SMALL, gear).chunkStream(source())) {
+      expect(chunk.length).toBeGreaterThan(0);
+      break;
+    }
+    expect(closed).toBe(true);
+  });
+
+  it('rejects string pieces', async () => {
+    async function* strings(): AsyncGenerator<unknown> {
+      yield 'not bytes';
+    }
+    const gen = new Chunker(SMALL, gear).chunkStream(strings() as AsyncIterable<Uint8Array>);
+    await expect(gen.next()).rejects.toThrow(TypeError);
+  });
+
+  it('rejects a malformed gear table', () => {
+    expect(() => new Chunker(SMALL, new Uint32Array(255))).toThrow(RangeError);
+  });
+});

@@ -1,0 +1,77 @@
+import type { BlobType, PackedBlob } from './pack-format.js';
+
+/** Where a blob lives. */
+export interface BlobLocation {
+  packId: string;
+  type: BlobType;
+  offset: number;
+  length: number;
+  rawLength: number;
+}
+
+/** Stored form of an index file (JSON inside a sealed object). */
+export interface IndexFileJson {
+  supersedes?: string[];
+  packs: { id: string; blobs: { id: string; type: BlobType; offset: number; length: number; raw_length: number }[] }[];
+}
+
+/** The in-memory union of all index files: blob id → location. */
+export class MasterIndex {
+  private readonly blobs = new Map<string, BlobLocation>();
+  private readonly packSizes = new Map<string, number>();
+
+  /** Adds every blob of one pack. The first location seen for a blob wins (duplicates are harmless). */
+  addPack(packId: string, blobs: readonly PackedBlob[]): void {
+    let end = 0;
+    for (const b of blobs) {
+      if (!this.blobs.has(b.id)) {
+        this.blobs.set(b.id, { packId, type: b.type, offset: b.offset, length: b.length, rawLength: b.rawLength });
+      }
+      end = Math.max(end, b.offset + b.length);
+    }
+    this.packSizes.set(packId, Math.max(end, this.packSizes.get(packId) ?? 0));
+  }
+
+  /** Merges a decoded index file. */
+  addIndexFile(file: IndexFileJson): void {
+    for (const pack of file.packs) {
+      this.addPack(
+        pack.id,
+        pack.blobs.map((b) => ({ id: b.id, type: b.type, offset: b.offset, length: b.length, rawLength: b.raw_length })),
+      );
+    }
+  }
+
+  has(id: string): boolean {
+    return this.blobs.has(id);
+  }
+
+  lookup(id: string): BlobLocation | undefined {
+    return this.blobs.get(id);
+  }
+
+  /** Every pack the index knows. */
+  packIds(): IterableIterator<string> {
+    return this.packSizes.keys();
+  }
+
+  /** Number of distinct blobs indexed. */
+  get size(): number {
+    return this.blobs.size;
+  }
+
+  /** All (id, location) pairs. */
+  entries(): IterableIterator<[string, BlobLocation]> {
+    return this.blobs.entries();
+  }
+}
+
+/** Builds the stored JSON for a set of freshly written packs. */
+export function indexFileFor(packs: readonly { id: string; blobs: readonly PackedBlob[] }[]): IndexFileJson {
+  return {
+    packs: packs.map((p) => ({
+      id: p.id,
+      blobs: p.blobs.map((b) => ({ id: b.id, type: b.type, offset: b.offset, length: b.length, raw_length: b.rawLength })),
+    })),
+  };
+}

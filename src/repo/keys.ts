@@ -1,0 +1,124 @@
+import { randomBytes } from 'node:crypto';
+import { hostname, userInfo } from 'node:os';
+import { DamagedRepoError, isNotFound, WrongPasswordError } from '../errors.js';
+import type { Backend } from '../storage/backend.js';
+import { defaultScryptParams, deriveKey, open, seal, sha256Hex, type MasterKey, type ScryptParams } from './crypto.js';
+
+/** Stored form of `keys/<id>`: plain JSON, the master key sealed under a scrypt-derived key. */
+export interface KeyFileJson {
+  version: 1;
+  created: string;
+  hostname: string;
+  username: string;
+  kdf: 'scrypt';
+  N: number;
+  r: number;
+  p: number;
+  salt: string;
+  data: string;
+}
+
+/** What `key list` shows. */
+export interface KeyInfo {
+  id: string;
+  created: string;
+  hostname: string;
+  username: string;
+}
+
+interface MasterKeyJson {
+  encrypt: string;
+  id: string;
+  chunker_seed: string;
+}
+
+/** Seals the master key under `password` and stores it as a new key file; returns its id. */
+export async function addKey(backend: Backend, master: MasterKey, password: string, params?: ScryptParams): Promise<string> {
+  const kdf = params ?? defaultScryptParams();
+  const salt = randomBytes(32);
+  const wrapKey = await deriveKey(password, salt, kdf);
+  const inner: MasterKeyJson = {
+    encrypt: master.encKey.toString('base64'),
+    id: master.idKey.toString('base64'),
+    chunker_seed: master.chunkerSeed.toString('base64'),
+  };
+  const file: KeyFileJson = {
+    version: 1,
+    created: new Date().toISOString(),
+    hostname: hostname(),
+    username: safeUsername(),
+    kdf: 'scrypt',
+    ...kdf,
+    salt: salt.toString('base64'),
+    data: seal(wrapKey, Buffer.from(JSON.stringify(inner))).toString('base64'),
+  };
+  const bytes = Buffer.from(JSON.stringify(file, null, 2));
+  const id = sha256Hex(bytes);
+  await backend.save({ type: 'keys', name: id }, bytes);
+  return id;
+}
+
+/**
+ * Finds the key file that `password` opens, trying each in turn (each try costs one scrypt).
+ * Throws WrongPasswordError when none opens.
+ */
+export async function openKey(backend: Backend, password: string): Promise<{ keyId: string; master: MasterKey }> {
+  const files = await backend.list('keys');
+  for (const f of files) {
+    let file: KeyFileJson;
+    try {
+      file = parseKeyFile(await backend.load({ type: 'keys', name: f.name }), f.name);
+    } catch (err) {
+      if (isNotFound(err)) continue; // removed meanwhile by `key remove`
+      throw err;
+    }
+    const wrapKey = await deriveKey(password, Buffer.from(file.salt, 'base64'), { N: file.N, r: file.r, p: file.p });
+    let inner: Buffer;
+    try {
+      inner = open(wrapKey, Buffer.from(file.data, 'base64'), 'key');
+    } catch {
+      continue; // not this key's password
+    }
+    const json = JSON.parse(inner.toString('utf8')) as MasterKeyJson;
+    return {
+      keyId: f.name,
+      master: {
+        encKey: Buffer.from(json.encrypt, 'base64'),
+        idKey: Buffer.from(json.id, 'base64'),
+        chunkerSeed: Buffer.from(json.chunker_seed, 'base64'),
+      },
+    };
+  }
+  throw new WrongPasswordError();
+}
+
+/** Lists key files with their metadata. */
+export async function listKeys(backend: Backend): Promise<KeyInfo[]> {
+  const out: KeyInfo[] = [];
+  for (const f of await backend.list('keys')) {
+    const file = parseKeyFile(await backend.load({ type: 'keys', name: f.name }), f.name);
+    out.push({ id: f.name, created: file.created, hostname: file.hostname, username: file.username });
+  }
+  return out.sort((a, b) => a.created.localeCompare(b.created));
+}
+
+function parseKeyFile(bytes: Buffer, name: string): KeyFileJson {
+  let file: KeyFileJson;
+  try {
+    file = JSON.parse(bytes.toString('utf8')) as KeyFileJson;
+  } catch (err) {
+    throw new DamagedRepoError(`key file ${name.slice(0, 8)} is not valid JSON`, { cause: err });
+  }
+  if (file.kdf !== 'scrypt' || typeof file.salt !== 'string' || typeof file.data !== 'string') {
+    throw new DamagedRepoError(`key file ${name.slice(0, 8)} has an unknown layout`);
+  }
+  return file;
+}
+
+function safeUsername(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,29 @@
+import { randomBytes } from 'node:crypto';
+import { DEFAULT_CHUNKER_PARAMS, type ChunkerParams } from './chunker.js';
+import { DEFAULT_ZSTD_LEVEL } from './codec.js';
+
+/** The format version this build writes and the only one it reads. */
+export const FORMAT_VERSION = 1;
+
+/** Stored form of the `config` object (sealed with the master key). */
+export interface RepoConfigJson {
+  version: number;
+  id: string;
+  chunker: { min_size: number; avg_size: number; max_size: number };
+  compression: { algorithm: 'zstd'; level: number };
+}
+
+/** A new repository's config. */
+export function newRepoConfig(chunker: ChunkerParams = DEFAULT_CHUNKER_PARAMS): RepoConfigJson {
+  return {
+    version: FORMAT_VERSION,
+    id: randomBytes(32).toString('hex'),
+    chunker: { min_size: chunker.minSize, avg_size: chunker.avgSize, max_size: chunker.maxSize },
+    compression: { algorithm: 'zstd', level: DEFAULT_ZSTD_LEVEL },
+  };
+}
+
+/** The chunker parameters recorded in a config. */
+export function chunkerParamsOf(cfg: RepoConfigJson): ChunkerParams {
+  return { minSize: cfg.chunker.min_size, avgSize: cfg.chunker.avg_size, maxSize: cfg.chunker.max_size };
+}

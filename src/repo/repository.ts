@@ -1,0 +1,210 @@
+import { DamagedRepoError, isNotFound, RepoExistsError, RepoNotFoundError, UnsupportedVersionError } from '../errors.js';
+import type { Backend, FileType } from '../storage/backend.js';
+import { validateChunkerParams, type ChunkerParams } from './chunker.js';
+import { BlobCodec } from './codec.js';
+import { blobId, newMasterKey, sha256Hex, type MasterKey } from './crypto.js';
+import { indexFileFor, MasterIndex, type IndexFileJson } from './index-file.js';
+import { addKey, openKey } from './keys.js';
+import { RepoLock } from './lock.js';
+import type { BlobType, PackedBlob } from './pack-format.js';
+import { Packer } from './packer.js';
+import { chunkerParamsOf, FORMAT_VERSION, newRepoConfig, type RepoConfigJson } from './repo-config.js';
+
+const CONFIG = { type: 'config', name: '' } as const;
+/** Write an index file after this many new packs, so an interrupted run keeps most of its work. */
+const INDEX_EVERY_PACKS = 32;
+
+/** Options for creating a repository. */
+export interface InitOptions {
+  chunker?: ChunkerParams;
+  /** Reuse another repository's id key and chunker seed, so both dedup alike (for copies). */
+  contentKeysFrom?: MasterKey;
+}
+
+/** Statistics of blobs written through this handle. */
+export interface WriteStats {
+  dataBlobs: number;
+  treeBlobs: number;
+  /** Plaintext bytes of new blobs. */
+  bytesAdded: number;
+  /** Stored bytes of new packs, headers included. */
+  bytesPacked: number;
+}
+
+/**
+ * An open repository: keys, config, index and blob I/O over one Backend. It knows nothing of what the
+ * blobs mean (files, Open WebUI).
+ */
+export class Repository {
+  readonly index = new MasterIndex();
+  readonly stats: WriteStats = { dataBlobs: 0, treeBlobs: 0, bytesAdded: 0, bytesPacked: 0 };
+  private readonly pendingBlobs = new Set<string>();
+  private unindexed: { id: string; blobs: PackedBlob[] }[] = [];
+  private packers: Partial<Record<BlobType, Packer>> = {};
+  private indexWrites: Promise<void> = Promise.resolve();
+
+  private constructor(
+    readonly backend: Backend,
+    readonly key: MasterKey,
+    readonly keyId: string,
+    readonly config: RepoConfigJson,
+    readonly codec: BlobCodec,
+  ) {}
+
+  /** Creates a repository; refuses when `config` already exists. */
+  static async init(backend: Backend, password: string, opts: InitOptions = {}): Promise<Repository> {
+    if (await backend.exists(CONFIG)) throw new RepoExistsError(backend.location);
+    const chunker = opts.chunker;
+    if (chunker) validateChunkerParams(chunker);
+    await backend.create();
+    const fresh = newMasterKey();
+    const key = opts.contentKeysFrom
+      ? { ...fresh, idKey: opts.contentKeysFrom.idKey, chunkerSeed: opts.contentKeysFrom.chunkerSeed }
+      : fresh;
+    const keyId = await addKey(backend, key, password);
+    const config = newRepoConfig(chunker);
+    const codec = new BlobCodec(key.encKey, config.compression.level);
+    // The config goes last: a repository "exists" only once everything it needs is in place.
+    await backend.save(CONFIG, codec.encodeJson(config));
+    return new Repository(backend, key, keyId, config, codec);
+  }
+
+  /** Opens a repository: RepoNotFoundError (10) without `config`, WrongPasswordError (12) without a matching key. */
+  static async open(backend: Backend, password: string): Promise<Repository> {
+    let rawConfig: Buffer;
+    try {
+      rawConfig = await backend.load(CONFIG);
+    } catch (err) {
+      if (isNotFound(err)) throw new RepoNotFoundError(backend.location);
+      throw err;
+    }
+    const { keyId, master } = await openKey(backend, password);
+    const probe = new BlobCodec(master.encKey);
+    const config = probe.decodeJson<RepoConfigJson>(rawConfig, 'config');
+    if (config.version !== FORMAT_VERSION) throw new UnsupportedVersionError(config.version);
+    validateChunkerParams(chunkerParamsOf(config));
+    return new Repository(backend, master, keyId, config, new BlobCodec(master.encKey, config.compression.level));
+  }
+
+  /** Chunker parameters of this repository. */
+  get chunkerParams(): ChunkerParams {
+    return chunkerParamsOf(this.config);
+  }
+
+  /** Takes a shared or exclusive lock. */
+  lock(exclusive: boolean): Promise<RepoLock> {
+    return RepoLock.acquire({ backend: this.backend, codec: this.codec }, exclusive);
+  }
+
+  /** Loads every index file into memory. */
+  async loadIndex(): Promise<void> {
+    for (const f of await this.backend.list('index')) {
+      this.index.addIndexFile(await this.loadJson<IndexFileJson>('index', f.name));
+    }
+  }
+
+  /** Saves a sealed JSON object (snapshot, index) named by the SHA-256 of its stored bytes. */
+  async saveJson(type: Exclude<FileType, 'config' | 'data' | 'keys'>, value: unknown): Promise<string> {
+    const bytes = this.codec.encodeJson(value);
+    const id = sha256Hex(bytes);
+    await this.backend.save({ type, name: id }, bytes);
+    return id;
+  }
+
+  /** Loads a sealed JSON object, checking that its name matches its bytes. */
+  async loadJson<T>(type: Exclude<FileType, 'config' | 'data' | 'keys'>, name: string): Promise<T> {
+    const bytes = await this.backend.load({ type, name });
+    if (sha256Hex(bytes) !== name) throw new DamagedRepoError(`${type} file ${name.slice(0, 12)} does not match its name`);
+    return this.codec.decodeJson<T>(bytes, `${type} file ${name.slice(0, 12)}`);
+  }
+
+  /** Keyed id of a plaintext blob. */
+  blobIdOf(plaintext: Uint8Array): string {
+    return blobId(this.key.idKey, plaintext);
+  }
+
+  /** True when the blob is indexed or already queued in this session. */
+  hasBlob(id: string): boolean {
+    return this.index.has(id) || this.pendingBlobs.has(id);
+  }
+
+  /**
+   * Claims a blob id for writing. Returns false when it is already stored or claimed, so that the caller
+   * can skip compressing and encrypting a duplicate.
+   */
+  claimBlob(id: string): boolean {
+    if (this.hasBlob(id)) return false;
+    this.pendingBlobs.add(id);
+    return true;
+  }
+
+  /** Queues an already sealed blob (claimed first with claimBlob). */
+  async addSealedBlob(type: BlobType, id: string, sealed: Buffer, rawLength: number): Promise<void> {
+    if (type === 'tree') this.stats.treeBlobs++;
+    else this.stats.dataBlobs++;
+    this.stats.bytesAdded += rawLength;
+    await this.packer(type).add(id, sealed, rawLength);
+  }
+
+  /** Encodes on this thread and queues a blob; returns its id. Used for tree blobs, which are small. */
+  async saveBlob(type: BlobType, plaintext: Buffer): Promise<string> {
+    const id = this.blobIdOf(plaintext);
+    if (this.claimBlob(id)) await this.addSealedBlob(type, id, this.codec.encode(plaintext), plaintext.length);
+    return id;
+  }
+
+  /** Reads the stored (sealed) bytes of a blob. */
+  async loadSealedBlob(id: string): Promise<Buffer> {
+    const loc = this.index.lookup(id);
+    if (!loc) throw new DamagedRepoError(`blob ${id.slice(0, 12)} is not in the index`);
+    return this.backend.load({ type: 'data', name: loc.packId }, loc.offset, loc.length);
+  }
+
+  /** Loads, decrypts, decompresses and verifies a blob on this thread. */
+  async loadBlob(id: string): Promise<Buffer> {
+    const plain = this.codec.decode(await this.loadSealedBlob(id), `blob ${id.slice(0, 12)}`);
+    if (this.blobIdOf(plain) !== id) throw new DamagedRepoError(`blob ${id.slice(0, 12)} does not match its id (damaged)`);
+    return plain;
+  }
+
+  /** Uploads open packs and writes the index for everything written so far. Call before saving a snapshot. */
+  async flush(): Promise<void> {
+    for (const p of Object.values(this.packers)) await p.flush();
+    await this.indexWrites;
+    await this.writeIndex();
+  }
+
+  private packer(type: BlobType): Packer {
+    let p = this.packers[type];
+    if (!p) {
+      p = new Packer(this.backend, this.key.encKey, type, (packId, blobs, bytes) => this.onPackSaved(packId, blobs, bytes));
+      this.packers[type] = p;
+    }
+    return p;
+  }
+
+  private onPackSaved(packId: string, blobs: PackedBlob[], bytes: number): void {
+    this.stats.bytesPacked += bytes;
+    this.unindexed.push({ id: packId, blobs });
+    this.index.addPack(packId, blobs);
+    for (const b of blobs) this.pendingBlobs.delete(b.id);
+    if (this.unindexed.length >= INDEX_EVERY_PACKS) {
+      this.indexWrites = this.indexWrites.then(() => this.writeIndex());
+      // flush() re-raises a failure; this only keeps it from counting as unhandled meanwhile.
+      this.indexWrites.catch(() => undefined);
+    }
+  }
+
+  // The index is written only after its packs are durable (DESIGN §3): onPackSaved runs after save().
+  private async writeIndex(): Promise<void> {
+    if (this.unindexed.length === 0) return;
+    const packs = this.unindexed;
+    this.unindexed = [];
+    try {
+      await this.saveJson('index', indexFileFor(packs));
+    } catch (err) {
+      this.unindexed.unshift(...packs);
+      throw err;
+    }
+  }
+}

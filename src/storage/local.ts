@@ -1,0 +1,319 @@
+import { randomBytes } from 'node:crypto';
+import { constants as fsConstants, type Dirent } from 'node:fs';
+import { link, lstat, mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import { DamagedRepoError, NotFoundError, OwbError } from '../errors.js';
+import type { Backend, BackendProperties, FileInfo, FileType, Handle } from './backend.js';
+
+/** Every object type that lives in a folder of its own (all but `config`). */
+const FOLDER_TYPES = ['keys', 'index', 'snapshots', 'locks', 'data'] as const;
+
+/** Prefix of in-flight files; list() hides them so readers only ever see complete objects. */
+const TMP_PREFIX = '.tmp-';
+
+/** Repository contents are secrets-adjacent (key files, encrypted data): private to the owner. */
+const FILE_MODE = 0o600;
+const DIR_MODE = 0o700;
+
+/** link() errors that mean "this filesystem cannot hard-link", not "this save failed". */
+const NO_LINK_CODES = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'ENOSYS']);
+
+/** Directory fsync is refused by some filesystems (network mounts); the data itself was already synced. */
+const NO_DIR_SYNC_CODES = new Set(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP', 'EISDIR', 'EBADF']);
+
+/** Options for {@link LocalBackend}. */
+export interface LocalBackendOptions {
+  /**
+   * Publish with link() (default true). When false, or once link() proves unsupported, saves fall back to
+   * check-then-rename, which can only guard against concurrent saves from this process.
+   */
+  hardLinks?: boolean;
+}
+
+/** True for the types stored under a folder of their own; guards against casts from untyped input. */
+function isFolderType(type: string): boolean {
+  return (FOLDER_TYPES as readonly string[]).includes(type);
+}
+
+/** The node error code of `err`, if any. */
+function errCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
+}
+
+/** A short, stable label for an object, used in error messages. */
+export function handleLabel(h: Handle): string {
+  return h.type === 'config' ? 'config' : `${h.type}/${h.name}`;
+}
+
+/**
+ * Rejects handles that could escape the repository folder or collide with temp files. Names come from
+ * hashes in practice, so anything odd here is a caller bug, not user input.
+ */
+export function checkHandle(h: Handle): void {
+  if (h.type === 'config') {
+    if (h.name !== '') throw new TypeError(`the config object must be addressed with name '', got '${h.name}'`);
+    return;
+  }
+  if (!isFolderType(h.type)) throw new TypeError(`unknown object type '${String(h.type)}'`);
+  const bad =
+    h.name === '' ||
+    h.name.startsWith('.') ||
+    /[/\\\0]/.test(h.name) ||
+    (h.type === 'data' && h.name.length < 2);
+  if (bad) throw new TypeError(`invalid object name '${h.name}' for type ${h.type}`);
+}
+
+/** Validates offset/length for load(), so a bad range is a clear error instead of a strange read. */
+export function checkRange(offset: number, length: number | undefined): void {
+  if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`invalid offset ${offset}`);
+  if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) throw new RangeError(`invalid length ${length}`);
+}
+
+/** The error save() throws when the object is already there; objects are write-once. */
+export function existsError(h: Handle): OwbError {
+  return new OwbError(`${handleLabel(h)} already exists; refusing to overwrite it`);
+}
+
+/** Removes a file, ignoring failure: used on cleanup paths where the original error matters more. */
+async function unlinkQuietly(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch {
+    // A leftover temp file is invisible to list() and harmless; the caller's error is the one to report.
+  }
+}
+
+/** Makes a rename/link in `dir` durable, so a crash cannot lose a save() that already returned. */
+async function syncDir(dir: string): Promise<void> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(dir, fsConstants.O_RDONLY);
+    await fh.sync();
+  } catch (err) {
+    if (!NO_DIR_SYNC_CODES.has(errCode(err) ?? '')) throw err;
+  } finally {
+    await fh?.close();
+  }
+}
+
+/** Writes `data` to a new file and fsyncs it before returning, so a later link/rename publishes full bytes. */
+async function writeSynced(path: string, data: Uint8Array): Promise<void> {
+  const fh = await open(path, 'wx', FILE_MODE);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * A repository in a local folder. Objects are published atomically and never overwritten: a temp file is
+ * written and fsynced, then hard-linked to its final name (link() refuses an existing target).
+ */
+export class LocalBackend implements Backend {
+  readonly location: string;
+  readonly properties: BackendProperties = Object.freeze({ connections: 4, hasAtomicReplace: true });
+  private hardLinks: boolean;
+  /** Serializes fallback publishes per path: check-then-rename is only safe if nobody else checks meanwhile. */
+  private readonly publishing = new Map<string, Promise<void>>();
+
+  /** `root` is resolved against the current directory once, so a later chdir does not move the repository. */
+  constructor(root: string, options: LocalBackendOptions = {}) {
+    this.location = resolve(root);
+    this.hardLinks = options.hardLinks ?? true;
+  }
+
+  /** Creates the root, the type folders and all 256 data prefix folders; existing ones are left alone. */
+  async create(): Promise<void> {
+    await mkdir(this.location, { recursive: true, mode: DIR_MODE });
+    await Promise.all(FOLDER_TYPES.map((t) => mkdir(join(this.location, t), { recursive: true, mode: DIR_MODE })));
+    const prefixes = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+    await Promise.all(prefixes.map((p) => mkdir(join(this.location, 'data', p), { recursive: true, mode: DIR_MODE })));
+  }
+
+  /** Writes a temp file beside the target, fsyncs it, then publishes it without ever replacing an object. */
+  async save(h: Handle, data: Uint8Array): Promise<void> {
+    const final = this.path(h);
+    const dir = dirname(final);
+    const tmp = join(dir, `${TMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    let published = false;
+    try {
+      await writeSynced(tmp, data);
+      await this.publish(h, tmp, final);
+      published = true;
+    } finally {
+      if (!published) await unlinkQuietly(tmp);
+    }
+    await syncDir(dir);
+  }
+
+  /** Reads a range through a FileHandle so large objects are never read whole when a slice is wanted. */
+  async load(h: Handle, offset = 0, length?: number): Promise<Buffer> {
+    checkRange(offset, length);
+    const fh = await this.openExisting(h);
+    try {
+      const want = length ?? (await fh.stat()).size - offset;
+      if (want < 0) throw new DamagedRepoError(`short read: ${handleLabel(h)} is shorter than offset ${offset}`);
+      // Not pooled: the caller owns the whole ArrayBuffer and may mutate or transfer it.
+      const buf = Buffer.allocUnsafeSlow(want);
+      let got = 0;
+      while (got < want) {
+        const { bytesRead } = await fh.read(buf, got, want - got, offset + got);
+        if (bytesRead === 0) {
+          throw new DamagedRepoError(
+            `short read: ${handleLabel(h)} ended after ${offset + got} bytes, expected at least ${offset + want}`,
+          );
+        }
+        got += bytesRead;
+      }
+      return buf;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Opens first, so a missing object fails here with NotFoundError rather than later as a stream error. */
+  async openReadStream(h: Handle): Promise<Readable> {
+    const fh = await this.openExisting(h);
+    return fh.createReadStream({ autoClose: true });
+  }
+
+  /** Size of an object; anything that is not a regular file does not count as one. */
+  async stat(h: Handle): Promise<FileInfo> {
+    try {
+      const st = await stat(this.path(h));
+      if (!st.isFile()) throw new NotFoundError(handleLabel(h));
+      return { name: h.name, size: st.size };
+    } catch (err) {
+      throw this.mapMissing(err, h);
+    }
+  }
+
+  /** True when the object exists. */
+  async exists(h: Handle): Promise<boolean> {
+    try {
+      await this.stat(h);
+      return true;
+    } catch (err) {
+      if (err instanceof NotFoundError) return false;
+      throw err;
+    }
+  }
+
+  /** Deletes an object. */
+  async remove(h: Handle): Promise<void> {
+    try {
+      await unlink(this.path(h));
+    } catch (err) {
+      throw this.mapMissing(err, h);
+    }
+  }
+
+  /** Lists complete objects of one type; a missing folder lists as empty (the repository layer decides "not found"). */
+  async list(type: FileType): Promise<FileInfo[]> {
+    if (type === 'config') {
+      const h: Handle = { type: 'config', name: '' };
+      return (await this.exists(h)) ? [await this.stat(h)] : [];
+    }
+    if (!isFolderType(type)) throw new TypeError(`unknown object type '${String(type)}'`);
+    const folder = join(this.location, type);
+    if (type !== 'data') return listFiles(folder);
+    const subdirs = (await readdirOrEmpty(folder)).filter((e) => e.isDirectory() && e.name.length === 2);
+    const parts = await Promise.all(subdirs.map((e) => listFiles(join(folder, e.name))));
+    return parts.flat();
+  }
+
+  /** Nothing to release: every operation opens and closes its own handles. */
+  async close(): Promise<void> {}
+
+  /** Filesystem path of an object. */
+  private path(h: Handle): string {
+    checkHandle(h);
+    if (h.type === 'config') return join(this.location, 'config');
+    if (h.type === 'data') return join(this.location, 'data', h.name.slice(0, 2), h.name);
+    return join(this.location, h.type, h.name);
+  }
+
+  /** Opens an object for reading, mapping "missing" to NotFoundError. */
+  private async openExisting(h: Handle): Promise<FileHandle> {
+    try {
+      return await open(this.path(h), 'r');
+    } catch (err) {
+      throw this.mapMissing(err, h);
+    }
+  }
+
+  /** Turns ENOENT into the contract's NotFoundError; other errors pass through untouched. */
+  private mapMissing(err: unknown, h: Handle): unknown {
+    return errCode(err) === 'ENOENT' ? new NotFoundError(handleLabel(h)) : err;
+  }
+
+  /** Moves the synced temp file to its final name, failing if that name is taken. */
+  private async publish(h: Handle, tmp: string, final: string): Promise<void> {
+    if (this.hardLinks) {
+      try {
+        await link(tmp, final);
+        // The object is complete and durable under its final name; a failed unlink only leaves hidden garbage.
+        await unlinkQuietly(tmp);
+        return;
+      } catch (err) {
+        const code = errCode(err);
+        if (code === 'EEXIST') throw existsError(h);
+        if (!NO_LINK_CODES.has(code ?? '')) throw err;
+        this.hardLinks = false;
+      }
+    }
+    await this.renameIfAbsent(h, tmp, final);
+  }
+
+  /** Fallback for filesystems without hard links: serialize per path so two saves here cannot both win. */
+  private async renameIfAbsent(h: Handle, tmp: string, final: string): Promise<void> {
+    const before = this.publishing.get(final) ?? Promise.resolve();
+    const mine = before.then(async () => {
+      const taken = await lstat(final).then(
+        () => true,
+        (err: unknown) => {
+          if (errCode(err) === 'ENOENT') return false;
+          throw err;
+        },
+      );
+      if (taken) throw existsError(h);
+      await rename(tmp, final);
+    });
+    const settled = mine.catch(() => undefined);
+    this.publishing.set(final, settled);
+    try {
+      await mine;
+    } finally {
+      if (this.publishing.get(final) === settled) this.publishing.delete(final);
+    }
+  }
+}
+
+/** Directory entries, or none when the folder does not exist. */
+async function readdirOrEmpty(folder: string): Promise<Dirent[]> {
+  try {
+    return await readdir(folder, { withFileTypes: true });
+  } catch (err) {
+    if (errCode(err) === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+/** Regular files of one folder with their sizes, skipping temp files and files removed while listing. */
+async function listFiles(folder: string): Promise<FileInfo[]> {
+  const entries = (await readdirOrEmpty(folder)).filter((e) => e.isFile() && !e.name.startsWith('.'));
+  const infos = await Promise.all(
+    entries.map(async (e): Promise<FileInfo | undefined> => {
+      try {
+        return { name: e.name, size: (await stat(join(folder, e.name))).size };
+      } catch (err) {
+        if (errCode(err) === 'ENOENT') return undefined;
+        throw err;
+      }
+    }),
+  );
+  return infos.filter((i): i is FileInfo => i !== undefined);
+}

@@ -1,0 +1,57 @@
+import { resolve } from 'node:path';
+import { UsageError } from '../errors.js';
+import type { Backend } from './backend.js';
+
+/** Builds a backend from the part of the URL after `scheme:`. */
+type BackendFactory = (rest: string) => Promise<Backend>;
+
+/** A factory for a scheme that is recognised but not shipped yet, so users get a clear message, not "unknown". */
+function notYet(scheme: string): BackendFactory {
+  return async () => {
+    throw new UsageError(`the ${scheme} backend is not available yet`);
+  };
+}
+
+/**
+ * Scheme → factory. Modules load lazily (await import) so a local backup never pays for network clients.
+ * `memory:` is deliberately absent: a repository that vanishes on exit is a test fake, not a user option.
+ */
+const FACTORIES: Readonly<Record<string, BackendFactory>> = {
+  local: async (rest) => new (await import('./local.js')).LocalBackend(localPath(rest)),
+  s3: notYet('s3'),
+  sftp: notYet('sftp'),
+  rclone: notYet('rclone'),
+};
+
+/**
+ * A scheme is 2+ characters starting with a letter, so Windows drive letters (`C:\…`) stay paths and
+ * restic-style names such as `b2:` are still recognised as schemes rather than created as folders.
+ */
+const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]+):/;
+
+/** Resolves a local repository path against the current directory. */
+function localPath(path: string): string {
+  if (path === '') throw new UsageError('the local backend needs a path, as in local:/srv/backup');
+  return resolve(path);
+}
+
+/**
+ * Opens a repository URL as restic parses it: `local:/path`, a plain absolute or relative path, or
+ * `s3:`, `sftp:`, `rclone:` (announced, not yet available). The backend is only constructed; nothing is
+ * created or checked on storage here.
+ */
+export async function openBackend(url: string): Promise<Backend> {
+  if (url.trim() === '') throw new UsageError('no repository given: use --repo or OWB_REPOSITORY');
+  const match = SCHEME.exec(url);
+  if (match === null) return FACTORIES.local!(url);
+  const scheme = match[1]!.toLowerCase();
+  const factory = Object.hasOwn(FACTORIES, scheme) ? FACTORIES[scheme] : undefined;
+  if (factory === undefined) {
+    // Only the scheme is echoed: the rest of a URL may carry credentials.
+    throw new UsageError(
+      `unknown repository scheme "${scheme}:" (known: ${Object.keys(FACTORIES).join(', ')}); ` +
+        'for a local folder whose name contains ":", write local:PATH',
+    );
+  }
+  return factory(url.slice(match[0].length));
+}

@@ -1,0 +1,72 @@
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { UsageError } from '../../src/errors.js';
+import { LocalBackend } from '../../src/storage/local.js';
+import { openBackend } from '../../src/storage/open-backend.js';
+
+/** The UsageError openBackend rejected with, failing if it resolved or threw something else. */
+async function usageError(url: string): Promise<UsageError> {
+  const err = await openBackend(url).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(UsageError);
+  return err as UsageError;
+}
+
+describe('openBackend', () => {
+  it('opens local:/path as a LocalBackend at that path', async () => {
+    const be = await openBackend('local:/srv/backup');
+    expect(be).toBeInstanceOf(LocalBackend);
+    expect(be.location).toBe('/srv/backup');
+  });
+
+  it('resolves a relative local: path against the current directory', async () => {
+    expect((await openBackend('local:repo/x')).location).toBe(join(process.cwd(), 'repo/x'));
+  });
+
+  it('treats a plain absolute or relative path as local', async () => {
+    expect((await openBackend('/var/backups/owb')).location).toBe('/var/backups/owb');
+    const rel = await openBackend('./backups');
+    expect(rel).toBeInstanceOf(LocalBackend);
+    expect(rel.location).toBe(resolve('backups'));
+    expect((await openBackend('backups')).location).toBe(resolve('backups'));
+  });
+
+  it('keeps a colon later in a path as part of the path', async () => {
+    expect((await openBackend('/mnt/a:b')).location).toBe('/mnt/a:b');
+    expect((await openBackend('local:/mnt/a:b')).location).toBe('/mnt/a:b');
+    expect((await openBackend('./x:y')).location).toBe(resolve('x:y'));
+  });
+
+  it('treats a one-letter prefix as a path, not a scheme (Windows drive letters)', async () => {
+    expect(await openBackend('C:backups')).toBeInstanceOf(LocalBackend);
+  });
+
+  it('rejects an empty URL with a hint', async () => {
+    for (const url of ['', '   ']) {
+      expect((await usageError(url)).message).toBe('no repository given: use --repo or OWB_REPOSITORY');
+    }
+  });
+
+  it('rejects local: without a path', async () => {
+    expect((await usageError('local:')).message).toMatch(/needs a path/);
+  });
+
+  it('announces s3, sftp and rclone as not available yet', async () => {
+    expect((await usageError('s3:s3.amazonaws.com/bucket')).message).toBe('the s3 backend is not available yet');
+    expect((await usageError('sftp:user@host:/srv/repo')).message).toBe('the sftp backend is not available yet');
+    expect((await usageError('rclone:remote:path')).message).toBe('the rclone backend is not available yet');
+  });
+
+  it('rejects unknown schemes by name, without echoing the rest of the URL', async () => {
+    const err = await usageError('xyz://user:secret@host/repo');
+    expect(err.message).toContain('"xyz:"');
+    expect(err.message).not.toContain('secret');
+    expect((await usageError('b2:bucket/path')).message).toContain('"b2:"');
+  });
+
+  it('does not expose the in-memory backend', async () => {
+    expect((await usageError('memory:')).message).toContain('"memory:"');
+  });
+});
