@@ -311,39 +311,47 @@ def build_webui(path, target):
         add_chats(db, users, min(8 << 20, max(1 << 20, target - os.path.getsize(path))), T0)
     db.close()
 
-def build_vectors(path, target):
-    db = sqlite3.connect(path)
-    db.executescript('''
+VECTOR_SCHEMA = '''
     PRAGMA page_size=4096;
     CREATE TABLE document (id INTEGER PRIMARY KEY, collection TEXT NOT NULL, filename TEXT NOT NULL, meta TEXT, created_at INTEGER);
-    CREATE TABLE embedding (id TEXT PRIMARY KEY, document_id INTEGER NOT NULL REFERENCES document(id), chunk_index INTEGER,
-      text TEXT, vector BLOB);
+    CREATE TABLE embedding (id INTEGER PRIMARY KEY, uuid TEXT NOT NULL, document_id INTEGER NOT NULL REFERENCES document(id),
+      chunk_index INTEGER, text TEXT, vector BLOB);
     CREATE INDEX embedding_doc ON embedding(document_id, chunk_index);
     CREATE INDEX document_collection ON document(collection, filename);
-    ''')
+'''
+
+def add_documents(db, doc, nbytes, t_base):
+    """Appends documents and their embedding rows (monotonic keys) until about nbytes were added."""
+    added = 0
+    while added < nbytes:
+        doc += 1
+        db.execute('INSERT INTO document VALUES (?,?,?,?,?)', (doc, 'kb-%02d' % rng.randrange(12), text(2).replace(' ', '_') + '.pdf',
+                   json.dumps({'pages': rng.randint(1, 300), 'lang': 'en'}), t_base + rng.randrange(3 * 10**7)))
+        rows = []
+        for c in range(rng.randint(3, 30)):
+            vec = array.array('f', [rng.random() * 0.2 - 0.1 for _ in range(384)]).tobytes()
+            chunk = text(rng.randint(60, 160))
+            rows.append((None, uid(), doc, c, chunk, vec))
+            added += len(chunk) + len(vec) + 60
+        db.executemany('INSERT INTO embedding VALUES (?,?,?,?,?,?)', rows)
+        if doc % 50 == 0:
+            db.commit()
+    db.commit()
+    return doc, added
+
+def build_vectors(path, target):
+    db = sqlite3.connect(path)
+    db.executescript(VECTOR_SCHEMA)
     doc = 0
     while os.path.getsize(path) < target:
-        for _ in range(50):
-            doc += 1
-            db.execute('INSERT INTO document VALUES (?,?,?,?,?)', (doc, 'kb-%02d' % rng.randrange(12), text(2).replace(' ', '_') + '.pdf',
-                       json.dumps({'pages': rng.randint(1, 300), 'lang': 'en'}), T0 + rng.randrange(3 * 10**7)))
-            rows = []
-            for c in range(rng.randint(3, 30)):
-                vec = array.array('f', [rng.random() * 0.2 - 0.1 for _ in range(384)]).tobytes()
-                rows.append((uid(), doc, c, text(rng.randint(60, 160)), vec))
-            db.executemany('INSERT INTO embedding VALUES (?,?,?,?,?)', rows)
-        db.commit()
+        doc, _ = add_documents(db, doc, min(4 << 20, max(256 << 10, target - os.path.getsize(path))), T0)
     db.close()
 
-def mutate_webui(path, nbytes):
+def mutate_vectors(path, nbytes):
+    """New documents ingested into the knowledge base: rows appended at the end of the tables and indexes."""
     db = sqlite3.connect(path)
-    users = [r[0] for r in db.execute('SELECT id FROM user ORDER BY rowid')]
-    n = db.execute('SELECT max(rowid) FROM chat').fetchone()[0]
-    added = add_chats(db, users, nbytes, T0 + 4 * 10**7)
-    # Touch ~0.5 % of the existing chats, scattered over the file, as a running server would.
-    ids = sorted(rng.sample(range(1, n + 1), max(1, n // 200)))
-    db.executemany('UPDATE chat SET updated_at = updated_at + 86400, pinned = 1 - pinned WHERE rowid = ?', [(i,) for i in ids])
-    db.commit()
+    doc = db.execute('SELECT max(id) FROM document').fetchone()[0] or 0
+    _, added = add_documents(db, doc, nbytes, T0 + 4 * 10**7)
     db.close()
     return added
 
@@ -353,7 +361,7 @@ if mode == 'webui':
 elif mode == 'vectors':
     build_vectors(a['path'], a['bytes'])
 elif mode == 'mutate':
-    print(mutate_webui(a['path'], a['bytes']))
+    print(mutate_vectors(a['path'], a['bytes']))
 `;
 
 function python(args) {
@@ -521,7 +529,7 @@ export function listFiles(dir, rel = '') {
 /**
  * Changes about `fraction` of the data, deterministically:
  * - rewrites a 1 MiB region (scaled down for small datasets) in the middle of the big binary file,
- * - appends chats/messages to the SQLite database and updates scattered rows (via python3),
+ * - appends rows to the SQLite vector store (via python3),
  * - appends lines to two log files,
  * - modifies a few hundred small files and adds a few new ones.
  * Returns a summary of what changed.
@@ -543,8 +551,8 @@ export function mutate(dir, fraction = 0.01, { seed = 1 } = {}) {
   fs.closeSync(fd);
   out.binaryRegionBytes = region;
 
-  // SQLite: new chats + scattered updates.
-  out.sqliteRowBytesAdded = Number(python({ mode: 'mutate', path: path.join(dir, 'sqlite', 'webui.db'), bytes: Math.round(budget * 0.4), seed: seed * 1000 + 99 }));
+  // SQLite: rows appended to the vector store (monotonic keys, so mostly the end of the file changes).
+  out.sqliteRowBytesAdded = Number(python({ mode: 'mutate', path: path.join(dir, 'sqlite', 'vector.db'), bytes: Math.round(budget * 0.4), seed: seed * 1000 + 99 }));
 
   // Logs: append to the first two, as a running server does.
   const logs = files.filter((f) => f.startsWith('text/logs/')).slice(0, 2);

@@ -413,12 +413,12 @@ function report(results, opts, info, dataset, command) {
     `${info.restic}; ${info.tar}; ${info.gzip}${info.owb ? `; owb ${info.owb}` : ''}.`);
   L();
   L(`**Dataset** (seed ${dataset.seed}): ${fmtBytes(dataset.bytes)} in ${dataset.files.toLocaleString('en-US')} files — ` +
-    `text ${fmtBytes(cat.text.bytes)} (${cat.text.files} logs and markdown files, gzip ${dataset.compressibility.text}×), ` +
-    `SQLite ${fmtBytes(cat.sqlite.bytes)} (2 databases with indexes, gzip ${dataset.compressibility.sqlite}×), ` +
+    `text ${fmtBytes(cat.text.bytes)} (${cat.text.files} logs and markdown files, gzip ${dataset.compressibility.text.toFixed(1)}×), ` +
+    `SQLite ${fmtBytes(cat.sqlite.bytes)} (2 databases with indexes, gzip ${dataset.compressibility.sqlite.toFixed(1)}×), ` +
     `incompressible binary ${fmtBytes(cat.binary.bytes)} (${cat.binary.files} files, largest ${fmtBytes(dataset.largestFile)}), ` +
-    `small files ${fmtBytes(cat.small.bytes)} (${cat.small.files.toLocaleString('en-US')} files of 1–16 KiB in nested folders, gzip ${dataset.compressibility.small}×). ` +
+    `small files ${fmtBytes(cat.small.bytes)} (${cat.small.files.toLocaleString('en-US')} files of 1–16 KiB in nested folders, gzip ${dataset.compressibility.small.toFixed(1)}×). ` +
     `Before the second backup ~1 % changes: a ${fmtBytes(mut.binaryRegionBytes)} region rewritten in the middle of the largest binary file, ` +
-    `${fmtBytes(mut.sqliteRowBytesAdded)} of rows added to the SQLite chat database plus scattered row updates, ` +
+    `${fmtBytes(mut.sqliteRowBytesAdded)} of rows appended to the SQLite vector store, ` +
     `${fmtBytes(mut.logBytesAppended)} appended to two logs, ${mut.smallModified} small files modified and ${mut.smallAdded} added.`);
   L();
   L('### Time (wall clock)');
@@ -461,16 +461,18 @@ function report(results, opts, info, dataset, command) {
   L();
   L('<details><summary>Per-repetition values</summary>');
   L();
-  L('| rep | order | tool | backup 1 | backup 2 | restore | RSS b1 / b2 / restore | repo after b1 / b2 |');
-  L('|---|---|---|---:|---:|---:|---:|---:|');
+  L('| rep | order | tool | backup 1 | backup 2 | restore | own duration report b1 / b2 | RSS b1 / b2 / restore | repo after b1 / b2 |');
+  L('|---|---|---|---:|---:|---:|---:|---:|---:|');
+  const own = (s) => (s?.duration_s ?? s?.total_duration);
   for (const r of results) {
     for (const t of tools) {
       const x = r.tools[t];
       if (!x) continue;
       L(`| ${r.rep} | ${r.order.join(' → ')} | ${t} | ${fmtS(x.backup1.seconds)} | ${fmtS(x.backup2.seconds)} | ${fmtS(x.restore.seconds)} | ` +
+        `${fmtS(own(x.backup1.summary))} / ${fmtS(own(x.backup2.summary))} | ` +
         `${fmtKiB(x.backup1.rssKiB)} / ${fmtKiB(x.backup2.rssKiB)} / ${fmtKiB(x.restore.rssKiB)} | ${fmtBytes(x.backup1.repoBytes)} / ${fmtBytes(x.backup2.repoBytes)} |`);
     }
-    L(`| ${r.rep} | | tar | ${fmtS(r.tar.seconds)} | | | ${fmtKiB(r.tar.rssKiB)} | ${fmtBytes(r.tar.bytes)} |`);
+    L(`| ${r.rep} | | tar | ${fmtS(r.tar.seconds)} | | | | ${fmtKiB(r.tar.rssKiB)} | ${fmtBytes(r.tar.bytes)} |`);
   }
   L();
   L('</details>');

@@ -164,6 +164,11 @@ function buildTrie(paths: string[]): PathTrie {
 async function archiveTrie(archiver: Archiver, trie: PathTrie, parentNodes: TreeNode[]): Promise<Deferred[]> {
   const byName = new Map(parentNodes.map((n) => [n.name, n]));
   const out: Deferred[] = [];
+  if (trie.isTarget && trie.absPath === sep) {
+    // Backing up "/" itself: its entries are the snapshot's root entries.
+    for (const name of (await readdir(sep)).sort()) out.push(await archiver.archivePath(sep + name, name, byName.get(name)));
+    return out;
+  }
   for (const [name, child] of [...trie.children].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const parent = byName.get(name);
     if (child.isTarget) {

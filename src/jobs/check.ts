@@ -58,13 +58,7 @@ export async function runCheck(repo: Repository, opts: CheckOptions = {}): Promi
     if (!indexed.has(id)) res.warnings.push(`pack ${id.slice(0, 12)} is not referenced by any index (left by an interrupted run; harmless)`);
   }
 
-  let snapshots: Awaited<ReturnType<typeof listSnapshots>>;
-  try {
-    snapshots = await listSnapshots(repo);
-  } catch (e) {
-    err(`snapshots: ${(e as Error).message}`);
-    snapshots = [];
-  }
+  const snapshots = await listSnapshots(repo, (id, e) => err(`snapshot ${id.slice(0, 8)}: ${e.message}`));
   res.snapshots = snapshots.length;
   const seenTrees = new Set<string>();
   for (const snap of snapshots) {
@@ -97,6 +91,12 @@ export async function runCheck(repo: Repository, opts: CheckOptions = {}): Promi
 }
 
 async function readAllPacks(repo: Repository, packIds: string[], res: CheckResult): Promise<void> {
+  const indexedByPack = new Map<string, string[]>();
+  for (const [blob, loc] of repo.index.entries()) {
+    const list = indexedByPack.get(loc.packId);
+    if (list) list.push(blob);
+    else indexedByPack.set(loc.packId, [blob]);
+  }
   const pool = new BlobWorkerPool(repo.key, repo.config.compression.level);
   try {
     for (const id of packIds) {
@@ -123,14 +123,20 @@ async function readAllPacks(repo: Repository, packIds: string[], res: CheckResul
       const results = await Promise.allSettled(
         blobs.map((b) => verifyBlob(pool, b.id, bytes.subarray(b.offset, b.offset + b.length))),
       );
+      const inHeader = new Set<string>();
       results.forEach((r, i) => {
         const b = blobs[i]!;
+        inHeader.add(b.id);
         if (r.status === 'rejected') res.errors.push(`${where}: blob ${b.id.slice(0, 12)}: ${(r.reason as Error).message}`);
+        else if (r.value.length !== b.rawLength) res.errors.push(`${where}: blob ${b.id.slice(0, 12)} has a different length than its header says`);
         const loc = repo.index.lookup(b.id);
-        if (loc && loc.packId === id && (loc.offset !== b.offset || loc.length !== b.length)) {
+        if (loc && loc.packId === id && (loc.offset !== b.offset || loc.length !== b.length || loc.rawLength !== b.rawLength)) {
           res.errors.push(`${where}: blob ${b.id.slice(0, 12)} is at a different place than the index says`);
         }
       });
+      for (const blob of indexedByPack.get(id) ?? []) {
+        if (!inHeader.has(blob)) res.errors.push(`${where}: index lists blob ${blob.slice(0, 12)} that the pack does not hold`);
+      }
     }
   } finally {
     await pool.close();

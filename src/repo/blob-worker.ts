@@ -7,6 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { BlobCodec } from './codec.js';
 import { blobId } from './crypto.js';
 import { ownBuffer } from './own-buffer.js';
+import { noteBufferTraffic } from '../util/gc.js';
 import type { WorkerData, WorkerRequest, WorkerReply } from './worker-protocol.js';
 
 const data = workerData as WorkerData;
@@ -34,6 +35,7 @@ port.on('message', (req: WorkerRequest) => {
         held.delete(req.seq);
         if (!chunk) throw new Error(`no held chunk ${req.seq}`);
         const sealed = ownBuffer(codec.encode(chunk));
+        noteBufferTraffic(chunk.length + sealed.length);
         reply({ seq: req.seq, sealed: sealed.buffer as ArrayBuffer, rawLength: chunk.length }, [sealed.buffer as ArrayBuffer]);
         break;
       }
@@ -47,6 +49,7 @@ port.on('message', (req: WorkerRequest) => {
           break;
         }
         const out = ownBuffer(plain);
+        noteBufferTraffic(req.sealed.byteLength + out.length);
         reply({ seq: req.seq, plain: out.buffer as ArrayBuffer }, [out.buffer as ArrayBuffer]);
         break;
       }

@@ -1,3 +1,4 @@
+import { DamagedRepoError } from '../errors.js';
 import type { BlobType, PackedBlob } from './pack-format.js';
 
 /** Where a blob lives. */
@@ -32,8 +33,9 @@ export class MasterIndex {
     this.packSizes.set(packId, Math.max(end, this.packSizes.get(packId) ?? 0));
   }
 
-  /** Merges a decoded index file. */
+  /** Merges a decoded index file; throws DamagedRepoError on a malformed one (nothing is merged then). */
   addIndexFile(file: IndexFileJson): void {
+    validateIndexFile(file);
     for (const pack of file.packs) {
       this.addPack(
         pack.id,
@@ -74,4 +76,21 @@ export function indexFileFor(packs: readonly { id: string; blobs: readonly Packe
       blobs: p.blobs.map((b) => ({ id: b.id, type: b.type, offset: b.offset, length: b.length, raw_length: b.rawLength })),
     })),
   };
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const isU32 = (n: unknown): boolean => Number.isInteger(n) && (n as number) >= 0 && (n as number) <= 0xffffffff;
+
+function validateIndexFile(file: IndexFileJson): void {
+  const ok =
+    file !== null &&
+    typeof file === 'object' &&
+    Array.isArray(file.packs) &&
+    file.packs.every(
+      (p) =>
+        HEX64.test(p.id) &&
+        Array.isArray(p.blobs) &&
+        p.blobs.every((b) => HEX64.test(b.id) && (b.type === 'data' || b.type === 'tree') && isU32(b.offset) && isU32(b.length) && isU32(b.raw_length)),
+    );
+  if (!ok) throw new DamagedRepoError('index file is malformed');
 }

@@ -59,35 +59,37 @@ export async function addKey(backend: Backend, master: MasterKey, password: stri
 }
 
 /**
- * Finds the key file that `password` opens, trying each in turn (each try costs one scrypt).
- * Throws WrongPasswordError when none opens.
+ * Finds the key file that `password` opens, trying each in turn (each try costs one scrypt). `accepts`
+ * confirms the master key really belongs to this repository (it opens the config), so that an orphan key
+ * left by an interrupted `init` cannot shadow the real one. Unreadable key files are skipped: one damaged
+ * key must not lock out every password. Throws WrongPasswordError when none opens.
  */
-export async function openKey(backend: Backend, password: string): Promise<{ keyId: string; master: MasterKey }> {
-  const files = await backend.list('keys');
-  for (const f of files) {
+export async function openKey(
+  backend: Backend,
+  password: string,
+  accepts: (master: MasterKey) => boolean = () => true,
+): Promise<{ keyId: string; master: MasterKey }> {
+  for (const f of await backend.list('keys')) {
     let file: KeyFileJson;
     try {
       file = parseKeyFile(await backend.load({ type: 'keys', name: f.name }), f.name);
-    } catch (err) {
-      if (isNotFound(err)) continue; // removed meanwhile by `key remove`
-      throw err;
+    } catch {
+      continue; // removed meanwhile, or damaged: other keys may still open
     }
     const wrapKey = await deriveKey(password, Buffer.from(file.salt, 'base64'), { N: file.N, r: file.r, p: file.p });
-    let inner: Buffer;
+    let master: MasterKey;
     try {
-      inner = open(wrapKey, Buffer.from(file.data, 'base64'), 'key');
-    } catch {
-      continue; // not this key's password
-    }
-    const json = JSON.parse(inner.toString('utf8')) as MasterKeyJson;
-    return {
-      keyId: f.name,
-      master: {
+      const json = JSON.parse(open(wrapKey, Buffer.from(file.data, 'base64'), 'key').toString('utf8')) as MasterKeyJson;
+      master = {
         encKey: Buffer.from(json.encrypt, 'base64'),
         idKey: Buffer.from(json.id, 'base64'),
         chunkerSeed: Buffer.from(json.chunker_seed, 'base64'),
-      },
-    };
+      };
+    } catch {
+      continue; // not this key's password
+    }
+    if (master.encKey.length !== 32 || master.idKey.length !== 32 || master.chunkerSeed.length !== 32) continue;
+    if (accepts(master)) return { keyId: f.name, master };
   }
   throw new WrongPasswordError();
 }
@@ -109,8 +111,13 @@ function parseKeyFile(bytes: Buffer, name: string): KeyFileJson {
   } catch (err) {
     throw new DamagedRepoError(`key file ${name.slice(0, 8)} is not valid JSON`, { cause: err });
   }
-  if (file.kdf !== 'scrypt' || typeof file.salt !== 'string' || typeof file.data !== 'string') {
+  if (file.version !== 1 || file.kdf !== 'scrypt' || typeof file.salt !== 'string' || typeof file.data !== 'string') {
     throw new DamagedRepoError(`key file ${name.slice(0, 8)} has an unknown layout`);
+  }
+  // Bounds keep a planted key file from making every open allocate gigabytes or throw.
+  const powerOfTwo = Number.isInteger(file.N) && file.N >= 2 && (file.N & (file.N - 1)) === 0;
+  if (!powerOfTwo || file.N > 2 ** 20 || !(file.r >= 1 && file.r <= 32) || !(file.p >= 1 && file.p <= 16)) {
+    throw new DamagedRepoError(`key file ${name.slice(0, 8)} has out-of-range scrypt parameters`);
   }
   return file;
 }

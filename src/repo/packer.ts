@@ -1,4 +1,5 @@
 import type { Backend } from '../storage/backend.js';
+import { noteBufferTraffic } from '../util/gc.js';
 import { sha256Hex } from './crypto.js';
 import { buildPackTrailer, PACK_TARGET_BYTES, type BlobType, type PackedBlob } from './pack-format.js';
 
@@ -15,6 +16,7 @@ export class Packer {
   private bytes = 0;
   private readonly uploads = new Set<Promise<void>>();
   private failure: unknown;
+  private closing: Promise<void> | undefined;
 
   constructor(
     private readonly backend: Backend,
@@ -25,30 +27,43 @@ export class Packer {
     private readonly targetBytes = PACK_TARGET_BYTES,
   ) {}
 
-  /** Appends a sealed blob; resolves once there is room for more (backpressure). */
+  /**
+   * Appends a sealed blob. While a full pack waits for an upload slot, every caller waits too, holding
+   * its blob: that is what carries backpressure back to the reader (else finished packs pile up in memory).
+   */
   async add(id: string, sealed: Buffer, rawLength: number): Promise<void> {
+    while (this.closing) await this.closing;
     if (this.failure) throw this.failure;
     this.blobs.push({ id, type: this.type, offset: this.bytes, length: sealed.length, rawLength });
     this.parts.push(sealed);
     this.bytes += sealed.length;
-    if (this.bytes >= this.targetBytes) await this.finishPack();
+    if (this.bytes >= this.targetBytes) await this.close();
   }
 
   /** Uploads the open pack, if any, and waits for every upload. */
   async flush(): Promise<void> {
-    if (this.blobs.length > 0) await this.finishPack();
+    while (this.closing) await this.closing;
+    if (this.blobs.length > 0) await this.close();
     await Promise.all([...this.uploads]);
     if (this.failure) throw this.failure;
   }
 
+  private close(): Promise<void> {
+    this.closing = this.finishPack().finally(() => {
+      this.closing = undefined;
+    });
+    return this.closing;
+  }
+
   private async finishPack(): Promise<void> {
+    while (this.uploads.size >= this.maxUploads) await Promise.race(this.uploads);
+    if (this.failure) throw this.failure;
     const blobs = this.blobs;
     const pack = Buffer.concat([...this.parts, buildPackTrailer(this.encKey, blobs)]);
     this.parts = [];
     this.blobs = [];
     this.bytes = 0;
-    while (this.uploads.size >= this.maxUploads) await Promise.race(this.uploads);
-    if (this.failure) throw this.failure;
+    noteBufferTraffic(pack.length * 2);
     const id = sha256Hex(pack);
     const upload = this.backend
       .save({ type: 'data', name: id }, pack)

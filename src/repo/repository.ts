@@ -78,9 +78,16 @@ export class Repository {
       if (isNotFound(err)) throw new RepoNotFoundError(backend.location);
       throw err;
     }
-    const { keyId, master } = await openKey(backend, password);
-    const probe = new BlobCodec(master.encKey);
-    const config = probe.decodeJson<RepoConfigJson>(rawConfig, 'config');
+    let config: RepoConfigJson | undefined;
+    const { keyId, master } = await openKey(backend, password, (candidate) => {
+      try {
+        config = new BlobCodec(candidate.encKey).decodeJson<RepoConfigJson>(rawConfig, 'config');
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    if (!config) throw new DamagedRepoError('config could not be read');
     if (config.version !== FORMAT_VERSION) throw new UnsupportedVersionError(config.version);
     validateChunkerParams(chunkerParamsOf(config));
     return new Repository(backend, master, keyId, config, new BlobCodec(master.encKey, config.compression.level));

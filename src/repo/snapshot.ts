@@ -1,4 +1,4 @@
-import { DamagedRepoError, UsageError } from '../errors.js';
+import { DamagedRepoError, isNotFound, UsageError } from '../errors.js';
 import type { Repository } from './repository.js';
 
 /** Totals recorded in each snapshot. */
@@ -39,18 +39,40 @@ export interface Snapshot extends SnapshotJson {
   id: string;
 }
 
-/** Loads every snapshot, oldest first. */
-export async function listSnapshots(repo: Repository): Promise<Snapshot[]> {
+/**
+ * Loads every snapshot, oldest first. A damaged snapshot is reported through `onDamaged` and left out, so
+ * one bad file cannot block restores of all the others; one deleted meanwhile is silently left out.
+ */
+export async function listSnapshots(repo: Repository, onDamaged?: (id: string, err: Error) => void): Promise<Snapshot[]> {
   const files = await repo.backend.list('snapshots');
-  const out = await Promise.all(
-    files.map(async (f) => ({ ...(await repo.loadJson<SnapshotJson>('snapshots', f.name)), id: f.name })),
+  const loaded = await Promise.all(
+    files.map(async (f): Promise<Snapshot | undefined> => {
+      try {
+        const s = { ...(await repo.loadJson<SnapshotJson>('snapshots', f.name)), id: f.name };
+        validateSnapshot(s);
+        return s;
+      } catch (err) {
+        if (!isNotFound(err)) onDamaged?.(f.name, err as Error);
+        return undefined;
+      }
+    }),
   );
-  for (const s of out) {
-    if (typeof s.tree !== 'string' || typeof s.time !== 'string') {
-      throw new DamagedRepoError(`snapshot ${s.id.slice(0, 8)} is malformed`);
-    }
-  }
-  return out.sort((a, b) => a.time.localeCompare(b.time) || a.id.localeCompare(b.id));
+  const out = loaded.filter((s): s is Snapshot => s !== undefined);
+  return out.sort((a, b) => Date.parse(a.time) - Date.parse(b.time) || a.id.localeCompare(b.id));
+}
+
+function validateSnapshot(s: Snapshot): void {
+  const ok =
+    typeof s.tree === 'string' &&
+    /^[0-9a-f]{64}$/.test(s.tree) &&
+    typeof s.time === 'string' &&
+    !Number.isNaN(Date.parse(s.time)) &&
+    typeof s.hostname === 'string' &&
+    Array.isArray(s.paths) &&
+    s.paths.every((p) => typeof p === 'string') &&
+    Array.isArray(s.tags) &&
+    s.tags.every((t) => typeof t === 'string');
+  if (!ok) throw new DamagedRepoError(`snapshot ${s.id.slice(0, 8)} is malformed`);
 }
 
 /** Filters used by `latest` and parent selection. */

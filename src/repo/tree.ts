@@ -64,7 +64,7 @@ export function encodeTree(nodes: TreeNode[]): Buffer {
 export function unsafeNameReason(name: unknown): string | undefined {
   if (typeof name !== 'string' || name.length === 0) return 'empty name';
   if (name === '.' || name === '..') return `name "${name}"`;
-  if (name.includes('/') || name.includes('\\') || name.includes('\0')) return 'name contains a path separator or NUL';
+  if (name.includes('/') || name.includes('\0')) return 'name contains "/" or NUL';
   return undefined;
 }
 
