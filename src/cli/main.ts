@@ -7,6 +7,7 @@ import { registerCheck } from './commands/check.js';
 import { registerInit } from './commands/init.js';
 import { registerKey } from './commands/key.js';
 import { registerLs } from './commands/ls.js';
+import { registerPrune } from './commands/prune.js';
 import { registerRestore } from './commands/restore.js';
 import { registerSnapshots } from './commands/snapshots.js';
 import { registerUnlock } from './commands/unlock.js';
@@ -35,7 +36,7 @@ export function buildProgram(getContext: () => CliContext): Command {
     .addHelpText('after', HELP_FOOTER)
     .showHelpAfterError('(run "owb --help" for usage)')
     .exitOverride();
-  for (const register of [registerInit, registerBackup, registerSnapshots, registerLs, registerRestore, registerCheck, registerKey, registerUnlock]) {
+  for (const register of [registerInit, registerBackup, registerSnapshots, registerLs, registerRestore, registerCheck, registerPrune, registerKey, registerUnlock]) {
     register(program, getContext);
   }
   for (const cmd of program.commands) cmd.exitOverride();

@@ -20,9 +20,15 @@ export interface IndexFileJson {
 export class MasterIndex {
   private readonly blobs = new Map<string, BlobLocation>();
   private readonly packSizes = new Map<string, number>();
+  private readonly packs = new Map<string, readonly PackedBlob[]>();
 
-  /** Adds every blob of one pack. The first location seen for a blob wins (duplicates are harmless). */
+  /**
+   * Adds every blob of one pack. The first location seen for a blob wins (duplicates are harmless); a pack
+   * listed by two index files (a prune interrupted between writing and deleting index files) counts once.
+   */
   addPack(packId: string, blobs: readonly PackedBlob[]): void {
+    if (this.packs.has(packId)) return;
+    this.packs.set(packId, blobs);
     let end = 0;
     for (const b of blobs) {
       if (!this.blobs.has(b.id)) {
@@ -50,6 +56,11 @@ export class MasterIndex {
 
   lookup(id: string): BlobLocation | undefined {
     return this.blobs.get(id);
+  }
+
+  /** Every pack with the full list of blobs its index entry names. */
+  *packEntries(): IterableIterator<{ id: string; blobs: readonly PackedBlob[] }> {
+    for (const [id, blobs] of this.packs) yield { id, blobs };
   }
 
   /** Every pack the index knows. */

@@ -153,6 +153,24 @@ export class Repository {
     await this.packer(type).add(id, sealed, rawLength);
   }
 
+  /** Queues a sealed blob copied from another pack (prune's repack), bypassing the dedup claim. */
+  async repackSealedBlob(type: BlobType, id: string, sealed: Buffer, rawLength: number): Promise<void> {
+    await this.packer(type).add(id, sealed, rawLength);
+  }
+
+  /** Uploads open packs without writing an index for them (prune writes its own complete index). */
+  async flushPacksOnly(): Promise<void> {
+    for (const p of Object.values(this.packers)) await p.flush();
+    await this.indexWrites;
+  }
+
+  /** Hands over the packs written but not yet indexed; the caller must index them. */
+  takeUnindexedPacks(): { id: string; blobs: PackedBlob[] }[] {
+    const packs = this.unindexed;
+    this.unindexed = [];
+    return packs;
+  }
+
   /** Encodes on this thread and queues a blob; returns its id. Used for tree blobs, which are small. */
   async saveBlob(type: BlobType, plaintext: Buffer): Promise<string> {
     const id = this.blobIdOf(plaintext);

@@ -41,6 +41,13 @@ function localPath(path: string): string {
  * created or checked on storage here.
  */
 export async function openBackend(url: string): Promise<Backend> {
+  const backend = await openPlain(url);
+  const killAfter = Number(process.env.OWB_FAULT_KILL_AFTER_WRITES ?? 0);
+  if (killAfter > 0) return (await import('./kill-after-writes.js')).killAfterWrites(backend, killAfter);
+  return backend;
+}
+
+async function openPlain(url: string): Promise<Backend> {
   if (url.trim() === '') throw new UsageError('no repository given: use --repo or OWB_REPOSITORY');
   const match = SCHEME.exec(url);
   if (match === null) return FACTORIES.local!(url);
