@@ -19,6 +19,16 @@ export interface GlobalOptions {
   verbose?: boolean;
 }
 
+/** A repository to open: its URL, and what the config says about it. */
+export interface RepoTarget {
+  url: string;
+  /** The config name, when it came from the config. */
+  name?: string;
+  passwordFile?: string;
+  /** Config names of repositories each backup is copied to. */
+  copyTo: string[];
+}
+
 /** Which lock a command takes. */
 export type LockMode = 'none' | 'shared' | 'exclusive';
 
@@ -42,23 +52,33 @@ export class CliContext {
     return this.configCache;
   }
 
-  /** Repository URL and password file: a name from the config, or a URL from --repo / OWB_REPOSITORY. */
-  async repoTarget(): Promise<{ url: string; passwordFile?: string }> {
+  /** The repository named by --repo / OWB_REPOSITORY / the config's default_repository. */
+  async repoTarget(): Promise<RepoTarget> {
     const cfg = await this.config();
     const given = this.globals.repo ?? this.env.OWB_REPOSITORY ?? cfg.default_repository;
     if (!given) throw new UsageError('no repository given: use --repo or OWB_REPOSITORY');
-    const named = cfg.repositories[given];
-    if (named) return { url: named.url, ...(named.password_file ? { passwordFile: named.password_file } : {}) };
-    return { url: given };
+    return this.resolveRepo(given);
   }
 
-  /** The password: --password-file, OWB_PASSWORD_FILE, OWB_PASSWORD, the config, then a prompt on a TTY. */
-  async password(target: { passwordFile?: string }, confirm = false): Promise<string> {
+  /** A repository name from the config, or else a URL. */
+  async resolveRepo(given: string): Promise<RepoTarget> {
+    const named = (await this.config()).repositories[given];
+    if (named) {
+      return { url: named.url, name: given, copyTo: named.copy_to, ...(named.password_file ? { passwordFile: named.password_file } : {}) };
+    }
+    return { url: given, copyTo: [] };
+  }
+
+  /**
+   * The password: a named repository's own password_file first (each repository of a config may have its
+   * own), then --password-file, OWB_PASSWORD_FILE, OWB_PASSWORD, then a prompt on a TTY.
+   */
+  async password(target: { passwordFile?: string; name?: string }, confirm = false): Promise<string> {
+    if (target.passwordFile) return nonEmpty(await readSecretFile(target.passwordFile, `password_file of ${target.name ?? 'the repository'}`));
     if (this.globals.passwordFile) return nonEmpty(await readSecretFile(this.globals.passwordFile, '--password-file'));
     const fromEnv = await secretFromEnv(this.env, 'OWB_PASSWORD');
     if (fromEnv !== undefined) return nonEmpty(fromEnv);
-    if (target.passwordFile) return nonEmpty(await readSecretFile(target.passwordFile, 'password_file'));
-    return this.ask('repository password: ', confirm);
+    return this.ask(`password for ${target.name ?? 'the repository'}: `, confirm);
   }
 
   /** A new password (key add/passwd): OWB_NEW_PASSWORD(_FILE), --new-password-file, or a prompt asked twice. */
@@ -78,11 +98,16 @@ export class CliContext {
    * Opens the repository, takes the lock, runs `fn`, and always releases the lock and the backend.
    */
   async withRepo<T>(lock: LockMode, fn: (repo: Repository) => Promise<T>): Promise<T> {
-    const target = await this.repoTarget();
+    return this.withRepoAt(await this.repoTarget(), lock, fn);
+  }
+
+  /** As withRepo, for a given target (copy's source and destination). */
+  async withRepoAt<T>(target: RepoTarget, lock: LockMode, fn: (repo: Repository) => Promise<T>, passwordFile?: string): Promise<T> {
     const backend = await openBackend(target.url);
     let held: RepoLock | undefined;
     try {
-      const repo = await Repository.open(backend, await this.password(target));
+      const password = passwordFile ? nonEmpty(await readSecretFile(passwordFile, 'password file')) : await this.password(target);
+      const repo = await Repository.open(backend, password);
       if (lock !== 'none') held = await repo.lock(lock === 'exclusive');
       return await fn(repo);
     } finally {

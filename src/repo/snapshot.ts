@@ -28,6 +28,8 @@ export interface SnapshotJson {
   tags: string[];
   tree: string;
   parent?: string;
+  /** Set on copies (`owb copy`): the id of the snapshot in the repository it was copied from. */
+  original?: string;
   program_version: string;
   summary?: SnapshotSummary;
   /** Open WebUI manifest, filled in by the Open WebUI capture. Opaque to the repository. */

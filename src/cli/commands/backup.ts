@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { PartialBackupError } from '../../errors.js';
+import { OwbError, PartialBackupError } from '../../errors.js';
+import { replicateSnapshot, type ReplicaResult } from '../../jobs/replicate.js';
 import { runBackup } from '../../jobs/backup.js';
 import type { CliContext } from '../context.js';
 import { collect } from '../options.js';
@@ -26,8 +27,10 @@ export function registerBackup(program: Command, ctx: () => CliContext): void {
     .action(async (paths: string[], flags: BackupFlags) => {
       const c = ctx();
       const start = Date.now();
-      const result = await c.withRepo('shared', (repo) =>
-        runBackup(repo, {
+      const target = await c.repoTarget();
+      let replicas: ReplicaResult[] = [];
+      const result = await c.withRepoAt(target, 'shared', async (repo) => {
+        const res = await runBackup(repo, {
           paths,
           tags: flags.tag ?? [],
           ...(flags.host ? { hostname: flags.host } : {}),
@@ -35,8 +38,15 @@ export function registerBackup(program: Command, ctx: () => CliContext): void {
           signal: c.abort.signal,
           onWarning: (m) => c.out.warn(m),
           onProgress: (p) => c.out.progress(progressLine(start, p.counters.filesDone, p.counters.bytesDone, p.totalBytes)),
-        }),
-      );
+        });
+        if (target.copyTo.length > 0) {
+          c.out.progress(`copying snapshot to ${target.copyTo.join(', ')}`, true);
+          replicas = await replicateSnapshot(repo, res.snapshotId, target.copyTo, async (name, fn) =>
+            c.withRepoAt(await c.resolveRepo(name), 'shared', fn),
+          );
+        }
+        return res;
+      });
       c.out.clearProgress();
       const s = result.summary;
       if (c.out.json) {
@@ -47,6 +57,7 @@ export function registerBackup(program: Command, ctx: () => CliContext): void {
           ...s,
           duration_s: result.durationS,
           warnings: result.warnings,
+          replicas: replicas.map((r) => ({ target: r.target, ok: r.ok, ...(r.snapshotId ? { snapshot_id: r.snapshotId } : {}), ...(r.error ? { error: r.error } : {}) })),
         });
       } else {
         c.out.info(`Files:       ${s.files_new} new, ${s.files_changed} changed, ${s.files_unmodified} unmodified`);
@@ -54,7 +65,11 @@ export function registerBackup(program: Command, ctx: () => CliContext): void {
         c.out.info(`Added:       ${formatBytes(s.data_added)} (${formatBytes(s.data_added_packed)} stored)`);
         c.out.info(`Processed:   ${s.total_files_processed} files, ${formatBytes(s.total_bytes_processed)} in ${result.durationS.toFixed(1)} s`);
         c.out.info(`snapshot ${result.snapshotId.slice(0, 8)} saved`);
+        for (const r of replicas.filter((x) => x.ok)) c.out.info(`copied to ${r.target}`);
       }
+      const failed = replicas.filter((r) => !r.ok);
+      for (const r of failed) c.out.warn(`copy to ${r.target} failed: ${r.error}`);
+      if (failed.length > 0) throw new OwbError(`snapshot ${result.snapshotId.slice(0, 8)} saved, but copying it to ${failed.map((r) => r.target).join(', ')} failed`);
       if (result.unreadable > 0) throw new PartialBackupError(result.snapshotId, result.unreadable);
     });
 }
