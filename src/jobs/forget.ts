@@ -22,7 +22,7 @@ export interface ForgetFilter {
 
 /** What `forget` is asked to do: explicit snapshot ids, or a policy. */
 export interface ForgetOptions {
-  /** Snapshot ids (unique prefixes, or `latest`) to remove; excludes `policy`. */
+  /** Snapshot ids (unique prefixes, or `latest`) to remove; excludes `policy`; filters do not apply to them. */
   ids?: readonly string[];
   policy?: RetentionPolicy;
   /** Default host and paths, as restic; [] puts every snapshot in one group. */

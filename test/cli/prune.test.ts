@@ -92,6 +92,20 @@ describe('prune', () => {
     expect(kills).toBeGreaterThanOrEqual(6);
   }, 600_000);
 
+  it('forget --prune forgets and prunes under one lock, as one JSON document', async () => {
+    const repo = join(dir, 'forget-prune');
+    await cp(base, repo, { recursive: true });
+    const before = await treeBytes(repo);
+    const r = await runOk(['forget', '--keep-last', '1', '--prune', '--json'], { repo, passwordFile: pw });
+    const doc = r.json as { forget: { remove: unknown[] }[]; prune: { bytes_freed: number } };
+    expect(doc.forget[0]!.remove).toHaveLength(1);
+    expect(doc.prune.bytes_freed).toBeGreaterThan(0);
+    expect(await treeBytes(repo)).toBeLessThan(before);
+    const snaps = (await runOk(['snapshots', '--json'], { repo, passwordFile: pw })).json as unknown[];
+    expect(snaps).toHaveLength(1);
+    await runOk(['check', '--read-data'], { repo, passwordFile: pw });
+  });
+
   it('refuses to prune when a needed pack is missing', async () => {
     const repo = join(dir, 'missing');
     await cp(base, repo, { recursive: true });

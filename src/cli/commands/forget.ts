@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
-import { UsageError } from '../../errors.js';
 import { runForget, type ForgetGroupReport } from '../../jobs/forget.js';
-import { describeGroup, parseGroupBy, parseKeepCount, type RetentionPolicy } from '../../jobs/retention.js';
+import { describeGroup, parseGroupBy, parseKeepCount, validatePolicy, type RetentionPolicy } from '../../jobs/retention.js';
+import { runPrune } from '../../jobs/prune.js';
 import type { CliContext } from '../context.js';
+import { printPrune, pruneJson } from './prune.js';
 import { table } from '../format.js';
 import { collect } from '../options.js';
 
@@ -68,21 +69,27 @@ export function registerForget(program: Command, ctx: () => CliContext): void {
     .option('--prune', 'run prune afterwards when snapshots were removed')
     .action(async (ids: string[], flags: ForgetFlags) => {
       const c = ctx();
-      // The lead replaces this line with runPrune after removal once prune exists.
-      if (flags.prune) throw new UsageError('prune is not available yet');
       const policy = policyFromFlags(flags);
-      const report = await c.withRepo(flags.dryRun ? 'shared' : 'exclusive', (repo) =>
-        runForget(repo, {
+      const groupBy = parseGroupBy(flags.groupBy);
+      // Usage errors before the repository is opened and locked.
+      if (ids.length === 0) validatePolicy(policy);
+      const { report, pruned } = await c.withRepo(flags.dryRun ? 'shared' : 'exclusive', async (repo) => {
+        const report = await runForget(repo, {
           ids,
           // With ids, a policy is passed only when one was given, so runForget can refuse the mix.
           ...(ids.length === 0 || policyGiven(policy) ? { policy } : {}),
-          groupBy: parseGroupBy(flags.groupBy),
+          groupBy,
           filter: { hosts: flags.host, tags: flags.tag, paths: flags.path },
           dryRun: !!flags.dryRun,
-        }),
-      );
+        });
+        // Prune under the same exclusive lock, so nothing can sneak in between.
+        const pruned = flags.prune && !flags.dryRun && report.removed.length > 0 ? await runPrune(repo) : undefined;
+        return { report, pruned };
+      });
       if (c.out.json) {
-        c.out.printJson(report.groups.map(groupJson));
+        // One JSON document: with --prune, the forget groups and the prune summary side by side.
+        if (flags.prune) c.out.printJson({ forget: report.groups.map(groupJson), prune: pruned ? pruneJson(pruned) : null });
+        else c.out.printJson(report.groups.map(groupJson));
         return;
       }
       for (const g of report.groups) {
@@ -92,6 +99,7 @@ export function registerForget(program: Command, ctx: () => CliContext): void {
       }
       const n = report.removed.length;
       c.out.info(`${n} snapshot${n === 1 ? '' : 's'} ${report.dryRun ? 'would be removed (dry run)' : 'removed'}`);
+      if (pruned) printPrune(c, pruned);
     });
 }
 

@@ -23,20 +23,25 @@ export function registerPrune(program: Command, ctx: () => CliContext): void {
     });
 }
 
+/** The JSON form of a prune result (shared with `forget --prune`). */
+export function pruneJson(res: PruneResult): Record<string, unknown> {
+  return {
+    dry_run: res.dryRun,
+    packs_total: res.packsTotal,
+    packs_deleted: res.packsDeleted,
+    packs_repacked: res.packsRepacked,
+    packs_unreferenced: res.packsOrphaned,
+    blobs_used: res.blobsUsed,
+    blobs_unused: res.blobsUnused,
+    bytes_before: res.bytesBefore,
+    bytes_freed: res.bytesFreed,
+  };
+}
+
 /** Prints a prune result (shared with `forget --prune`). */
 export function printPrune(c: CliContext, res: PruneResult): void {
   if (c.out.json) {
-    c.out.printJson({
-      dry_run: res.dryRun,
-      packs_total: res.packsTotal,
-      packs_deleted: res.packsDeleted,
-      packs_repacked: res.packsRepacked,
-      packs_unreferenced: res.packsOrphaned,
-      blobs_used: res.blobsUsed,
-      blobs_unused: res.blobsUnused,
-      bytes_before: res.bytesBefore,
-      bytes_freed: res.bytesFreed,
-    });
+    c.out.printJson(pruneJson(res));
     return;
   }
   const verb = res.dryRun ? 'would ' : '';
