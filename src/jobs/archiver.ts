@@ -1,6 +1,7 @@
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BigIntStats } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { InterruptedError } from '../errors.js';
 import { Chunker, gearTable } from '../repo/chunker.js';
 import type { Repository } from '../repo/repository.js';
@@ -107,6 +108,20 @@ export class Archiver {
     return SKIPPED;
   }
 
+  /** Archives piped content (a database dump) as a file node; the stream is read to its end. */
+  async archiveStream(name: string, stream: Readable): Promise<Deferred> {
+    const pending: Promise<string>[] = [];
+    const size = await this.submitChunks(this.chunker.chunkStream(stream), pending);
+    this.counters.filesNew++;
+    this.fileDone(name, size);
+    const now = (BigInt(Date.now()) * 1_000_000n).toString();
+    const uid = process.getuid?.() ?? 0;
+    const gid = process.getgid?.() ?? 0;
+    return deferred(
+      Promise.all(pending).then((content) => ({ name, type: 'file' as const, mode: 0o600, mtime: now, ctime: now, inode: 0, uid, gid, size, content })),
+    );
+  }
+
   /** Builds a directory node once its children settle (also used for the path prefix above backup paths). */
   dirNode(name: string, st: BigIntStats, children: Deferred[], parent: TreeNode | undefined): Deferred {
     return deferred(
@@ -147,17 +162,9 @@ export class Archiver {
       return SKIPPED;
     }
     const pending: Promise<string>[] = [];
-    let size = 0;
+    let size: number;
     try {
-      for await (const chunk of this.chunker.chunkFile(fh)) {
-        this.checkAbort();
-        size += chunk.length;
-        await this.inFlight.acquire(chunk.length);
-        const len = chunk.length;
-        const p = this.saveChunk(chunk).finally(() => this.inFlight.release(len));
-        p.catch(() => undefined); // awaited through the node; keeps it from counting as unhandled meanwhile
-        pending.push(p);
-      }
+      size = await this.submitChunks(this.chunker.chunkFile(fh), pending);
     } catch (err) {
       if (err instanceof InterruptedError) throw err;
       await Promise.allSettled(pending);
@@ -170,6 +177,21 @@ export class Archiver {
     else this.counters.filesNew++;
     this.fileDone(absPath, size);
     return deferred(Promise.all(pending).then((content) => ({ ...base, size, content })));
+  }
+
+  /** Feeds chunks to the workers within the in-flight budget; returns the bytes read. */
+  private async submitChunks(chunks: AsyncIterable<Buffer>, pending: Promise<string>[]): Promise<number> {
+    let size = 0;
+    for await (const chunk of chunks) {
+      this.checkAbort();
+      size += chunk.length;
+      await this.inFlight.acquire(chunk.length);
+      const len = chunk.length;
+      const p = this.saveChunk(chunk).finally(() => this.inFlight.release(len));
+      p.catch(() => undefined); // awaited through the node; keeps it from counting as unhandled meanwhile
+      pending.push(p);
+    }
+    return size;
   }
 
   private async saveChunk(chunk: Buffer): Promise<string> {

@@ -1,17 +1,21 @@
 import { lstat, readdir } from 'node:fs/promises';
 import { hostname as osHostname, userInfo } from 'node:os';
-import { join, resolve, sep } from 'node:path';
+import { join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { Repository } from '../repo/repository.js';
 import { listSnapshots, type Snapshot, type SnapshotJson, type SnapshotSummary } from '../repo/snapshot.js';
 import type { TreeNode } from '../repo/tree.js';
 import { BlobWorkerPool } from '../repo/worker-pool.js';
-import { Archiver, type ArchiveCounters, type Deferred } from './archiver.js';
+import { Archiver, type ArchiveCounters } from './archiver.js';
+import { archiveLayout, layoutOfPaths, type LayoutEntry } from './layout.js';
 import { PROGRAM_VERSION } from '../version.js';
 
 /** What a backup run is asked to do. */
 export interface BackupOptions {
+  /** Paths recorded in the snapshot (and used to find its parent). Backed up as they are unless `layout` is given. */
   paths: string[];
+  /** What goes where in the snapshot, when it is not simply `paths` (Open WebUI capture, dumps). */
+  layout?: LayoutEntry[];
   tags?: string[];
   hostname?: string;
   /** A snapshot id to compare against, `false` to read everything, or undefined to pick the latest matching one. */
@@ -43,13 +47,6 @@ export interface BackupResult {
   durationS: number;
 }
 
-/** The snapshot tree mirrors absolute paths: /srv/data is stored as srv → data, as restic does. */
-interface PathTrie {
-  children: Map<string, PathTrie>;
-  absPath: string;
-  isTarget: boolean;
-}
-
 /**
  * Backs up `paths` into `repo` (which must be locked by the caller) and writes a snapshot. Unreadable
  * entries are warned about and counted in the result; the snapshot holds everything else.
@@ -58,7 +55,8 @@ export async function runBackup(repo: Repository, opts: BackupOptions): Promise<
   const started = new Date();
   if (opts.paths.length === 0) throw new UsageError('nothing to back up: give at least one path');
   const paths = [...new Set(opts.paths.map((p) => resolve(p)))].sort();
-  for (const p of paths) {
+  const sources = opts.layout ? opts.layout.flatMap((e) => (e.source ? [e.source] : [])) : paths;
+  for (const p of sources) {
     await lstat(p).catch(() => {
       throw new UsageError(`backup path does not exist: ${p}`);
     });
@@ -70,7 +68,7 @@ export async function runBackup(repo: Repository, opts: BackupOptions): Promise<
   const warnings: string[] = [];
   const scan: { totalBytes?: number } = {};
   if (opts.onProgress) {
-    void scanTotal(paths, opts.exclude).then((n) => (scan.totalBytes = n), () => undefined);
+    void scanTotal(sources, opts.exclude).then((n) => (scan.totalBytes = n), () => undefined);
   }
   const pool = new BlobWorkerPool(repo.key, repo.config.compression.level);
   const archiver = new Archiver(repo, {
@@ -85,7 +83,8 @@ export async function runBackup(repo: Repository, opts: BackupOptions): Promise<
   });
   try {
     const parentRoot = parent ? await archiver.loadTree(parent.tree) : undefined;
-    const rootNodes = await archiveTrie(archiver, buildTrie(paths), parentRoot?.nodes ?? []);
+    const layout = opts.layout ?? layoutOfPaths(paths);
+    const rootNodes = await archiveLayout(archiver, layout, parentRoot?.nodes ?? []);
     const nodes = (await Promise.all(rootNodes.map((d) => d.node))).filter((n): n is TreeNode => n !== undefined);
     const tree = await archiver.saveTree(nodes);
     await repo.flush();
@@ -142,46 +141,6 @@ function pickParent(all: Snapshot[], wanted: string | false | undefined, host: s
   }
   const key = paths.join('\0');
   return all.filter((s) => s.hostname === host && [...s.paths].sort().join('\0') === key).at(-1);
-}
-
-function buildTrie(paths: string[]): PathTrie {
-  const root: PathTrie = { children: new Map(), absPath: sep, isTarget: false };
-  for (const p of paths) {
-    let node = root;
-    for (const part of p.split(sep).filter(Boolean)) {
-      let next = node.children.get(part);
-      if (!next) {
-        next = { children: new Map(), absPath: node.absPath === sep ? sep + part : node.absPath + sep + part, isTarget: false };
-        node.children.set(part, next);
-      }
-      node = next;
-    }
-    node.isTarget = true;
-  }
-  return root;
-}
-
-async function archiveTrie(archiver: Archiver, trie: PathTrie, parentNodes: TreeNode[]): Promise<Deferred[]> {
-  const byName = new Map(parentNodes.map((n) => [n.name, n]));
-  const out: Deferred[] = [];
-  if (trie.isTarget && trie.absPath === sep) {
-    // Backing up "/" itself: its entries are the snapshot's root entries.
-    for (const name of (await readdir(sep)).sort()) out.push(await archiver.archivePath(sep + name, name, byName.get(name)));
-    return out;
-  }
-  for (const [name, child] of [...trie.children].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    const parent = byName.get(name);
-    if (child.isTarget) {
-      out.push(await archiver.archivePath(child.absPath, name, parent));
-      continue;
-    }
-    // An ancestor of a backup path: keep its metadata, but only the children on the way to the paths.
-    const parentTree = parent?.type === 'dir' ? await archiver.loadTree(parent.subtree).catch(() => undefined) : undefined;
-    const children = await archiveTrie(archiver, child, parentTree?.nodes ?? []);
-    const st = await lstat(child.absPath, { bigint: true });
-    out.push(archiver.dirNode(name, st, children, parent));
-  }
-  return out;
 }
 
 /** Sums regular file sizes under `paths` (for the progress ETA); runs alongside the backup. */

@@ -164,7 +164,7 @@ class Restorer {
     await this.clearForReplace(path);
     await symlink(node.linktarget!, path);
     if (this.isRoot) await lchown(path, node.uid, node.gid).catch(() => undefined);
-    const t = nsToSeconds(node.mtime);
+    const t = nsToTimeArg(node.mtime);
     await lutimes(path, t, t).catch(() => undefined);
     this.result.symlinksRestored++;
   }
@@ -240,7 +240,7 @@ class Restorer {
     // Ownership only as root, as tar and restic do; an unprivileged restore keeps the user's own.
     if (this.isRoot) await chown(path, node.uid, node.gid).catch(() => undefined);
     await chmod(path, node.mode);
-    const t = nsToSeconds(node.mtime);
+    const t = nsToTimeArg(node.mtime);
     await utimes(path, t, t);
   }
 
@@ -268,8 +268,14 @@ function once(fn: () => Promise<void>): () => Promise<void> {
   return () => (p ??= fn());
 }
 
-/** Nanoseconds (decimal string) to the seconds number that utimes takes; sub-microsecond digits are lost. */
-export function nsToSeconds(ns: string): number {
+/**
+ * Nanoseconds (decimal string) to the time argument of utimes. Node takes seconds as a double, which
+ * cannot hold nanoseconds, and libuv truncates it; aiming at the middle of the microsecond makes the
+ * restored time exact to the microsecond. A numeric string is used because Node replaces a negative
+ * number (a time before 1970) with "now", but passes a numeric string through.
+ */
+export function nsToTimeArg(ns: string): string {
   const n = BigInt(ns);
-  return Number(n / 1_000_000_000n) + Number(n % 1_000_000_000n) / 1e9;
+  const us = n >= 0n ? n / 1000n : -((-n + 999n) / 1000n);
+  return String(Number(us) / 1e6 + 5e-7);
 }
