@@ -95,8 +95,9 @@ start() {
   fi
   rm -f "$PIDFILE"
   command -v dockerd >/dev/null || { echo "dockerd not found: install the docker.io package" >&2; return 1; }
+  # The driver that worked last time first (its images are there), then overlay2, then vfs (works anywhere).
   local drivers
-  if [ -s "$D/storage-driver" ]; then drivers=$(cat "$D/storage-driver"); else drivers="overlay2 vfs"; fi
+  drivers=$(printf '%s\n' "$(cat "$D/storage-driver" 2>/dev/null)" overlay2 vfs | awk 'NF && !seen[$0]++')
   for driver in $drivers; do
     if try_start "$driver"; then write_env; return 0; fi
     echo "dockerd failed with storage driver $driver:" >&2
@@ -110,7 +111,11 @@ stop() {
   stop_pidfile "$PIDFILE" 30
   # dockerd normally stops the containerd it started; after a KILL that one may be left over.
   stop_pidfile "$RUN/exec/containerd/containerd.pid" 10
+  # dockerd can leave its own mounts behind (the netns file, a bind of the data root); unmount ours, deepest first.
+  awk -v d="$D/" -v r="$RUN/" 'index($2, d) == 1 || index($2, r) == 1 { print $2 }' /proc/mounts | sort -r |
+    while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
   rm -f "$ENV_FILE" "$SOCK"
+  if [ "$RUN" = "$SHORT" ]; then rm -rf "$RUN"; fi
 }
 
 exec 9>"$SERVICES_DIR/docker.lock"

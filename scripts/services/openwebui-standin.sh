@@ -168,7 +168,7 @@ revision_files() {
 
 # Builds $REPO:TAG unless an image with the same fixture hash is already there.
 build_tag() {
-  local tag=$1 version=$2 head=$3 base files hash image ctx
+  local tag=$1 version=$2 head=$3 base files hash image ctx previous
   base=$(ensure_base)
   files=$(revision_files "$head")
   hash=$( { echo "$base $tag $version $head"; cat "$FIXTURE/standin.py" "$FIXTURE/Dockerfile"; cat $files; } | sha)
@@ -176,6 +176,7 @@ build_tag() {
   if [ "$(docker image inspect --format '{{ index .Config.Labels "owb.standin.fixture" }}' "$image" 2>/dev/null)" = "$hash" ]; then
     return 0
   fi
+  previous=$(docker image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
   ctx=$(mktemp -d "$CACHE/context.XXXXXX")
   mkdir -p "$ctx/app/backend/open_webui/migrations/versions" "$ctx/app/backend/data"
   cp "$FIXTURE/standin.py" "$ctx/app/standin.py"
@@ -189,6 +190,8 @@ build_tag() {
     --build-arg "BASE=$base" --build-arg "STANDIN_FIXTURE=$hash" --build-arg "STANDIN_VERSION=$version" \
     -t "$image" "$ctx" >/dev/null 2>"$ctx.log" || { cat "$ctx.log" >&2; rm -rf "$ctx" "$ctx.log"; fail "docker build $image failed"; }
   rm -rf "$ctx" "$ctx.log"
+  # The stale build is now untagged; drop it unless a container still uses it.
+  if [ -n "$previous" ]; then docker rmi "$previous" >/dev/null 2>&1 || true; fi
 }
 
 tags() { grep -vE '^\s*(#|$)' "$FIXTURE/tags.conf"; }

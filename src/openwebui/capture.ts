@@ -1,0 +1,216 @@
+import { copyFile, lstat, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { fetchVersion, readContainerFile, withQuiesced, type DockerClient, type QuiesceMode } from '../docker/index.js';
+import { databaseEngine, vectorStoreCaptured, type Deployment } from './deployment.js';
+import { SECRET_KEY_PATH_IN_IMAGE } from './locate.js';
+import { inspectSqlite, missingUploads, type DatabaseFacts, type OpenWebuiManifest } from './manifest.js';
+import { parsePgUrl, startPgDump } from './postgres.js';
+import { backupSqlite, sqliteFingerprint } from './sqlite-copy.js';
+import { copyTreePass, type CopyState } from './tree-copy.js';
+
+/** One item of the snapshot layout (same shape as jobs' LayoutEntry; openwebui/ knows no repository). */
+export interface CapturedItem {
+  target: string;
+  source?: string;
+  stream?: () => Readable;
+  metaFrom?: string;
+}
+
+/** Snapshot paths of a capture: `/data` is the data folder, `/secret` the key, `/postgres` the dump. */
+export const SNAPSHOT_DATA = '/data';
+export const SNAPSHOT_SECRET_FILE = '/secret/.webui_secret_key';
+export const SNAPSHOT_PG_DUMP = '/postgres/openwebui.dump';
+
+/** How to capture. */
+export interface CaptureOptions {
+  stagingRoot: string;
+  quiesce: QuiesceMode;
+  stopTimeoutS?: number;
+  includeCache?: boolean;
+  /** Where always-resume markers live. */
+  stateDir: string;
+  docker?: DockerClient;
+  onWarning?: (message: string) => void;
+  onEvent?: (kind: 'container_down' | 'container_up', detail: Record<string, unknown>) => void;
+}
+
+/** A consistent capture, staged and ready to archive. Call cleanup() when the snapshot is written. */
+export interface Capture {
+  items: CapturedItem[];
+  manifest: OpenWebuiManifest;
+  /** Settles when a streamed dump has finished; await it after archiving. */
+  streamsDone: Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+const SQLITE_SIDE = /^(webui\.db|vector_db\/chroma\.sqlite3)(-wal|-shm|-journal)?$/;
+
+/**
+ * Captures a deployment consistently with the least downtime: the vector folder and both SQLite databases
+ * are copied first while Open WebUI runs; then, inside a short stop/pause window, only what changed since is
+ * copied again; then the container is resumed, before any chunking or upload. Uploads, audit.log and the
+ * rest are read live afterwards, by the archiver.
+ */
+export async function captureDeployment(dep: Deployment, opts: CaptureOptions): Promise<Capture> {
+  await mkdir(opts.stagingRoot, { recursive: true, mode: 0o700 });
+  const staging = await mkdtemp(join(opts.stagingRoot, 'capture-'));
+  const cleanup = (): Promise<void> => rm(staging, { recursive: true, force: true });
+  try {
+    return await capture(dep, opts, staging, cleanup);
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+async function capture(dep: Deployment, opts: CaptureOptions, staging: string, cleanup: () => Promise<void>): Promise<Capture> {
+  const warn = (m: string): void => {
+    warnings.push(m);
+    opts.onWarning?.(m);
+  };
+  const warnings: string[] = [];
+  const engine = databaseEngine(dep.env);
+  const webuiDb = join(dep.dataDir, 'webui.db');
+  const chromaDb = join(dep.dataDir, 'vector_db', 'chroma.sqlite3');
+  const hasWebuiDb = engine === 'sqlite' && (await exists(webuiDb));
+  const hasVector = await exists(join(dep.dataDir, 'vector_db'));
+  const hasChroma = await exists(chromaDb);
+  const stagedVector = join(staging, 'vector_db');
+  const skipSqlite = (rel: string): boolean => SQLITE_SIDE.test(`vector_db/${rel}`);
+
+  // Phase 1, live: may be torn, fixed up in the window.
+  const sqliteJobs = [
+    ...(hasWebuiDb ? [{ live: webuiDb, staged: join(staging, 'webui.db') }] : []),
+    ...(hasChroma ? [{ live: chromaDb, staged: join(stagedVector, 'chroma.sqlite3') }] : []),
+  ];
+  const prints = new Map<string, string>();
+  let vectorState: CopyState | undefined;
+  if (hasVector) vectorState = (await copyTreePass(join(dep.dataDir, 'vector_db'), stagedVector, undefined, skipSqlite)).state;
+  for (const j of sqliteJobs) {
+    prints.set(j.live, await sqliteFingerprint(j.live));
+    await backupSqlite(j.live, j.staged);
+  }
+
+  // Phase 2, quiesced: only what changed since phase 1.
+  const phase2 = async (): Promise<void> => {
+    for (const j of sqliteJobs) {
+      if ((await sqliteFingerprint(j.live)) !== prints.get(j.live)) await backupSqlite(j.live, j.staged);
+    }
+    if (hasVector) await copyTreePass(join(dep.dataDir, 'vector_db'), stagedVector, vectorState, skipSqlite);
+  };
+  let mode: QuiesceMode = opts.quiesce;
+  let downtimeMs = 0;
+  if (dep.container && opts.docker && mode !== 'none') {
+    const docker = opts.docker;
+    const containerName = dep.container.name;
+    const res = await withQuiesced(docker, dep.container.id, mode, { stateDir: opts.stateDir, timeoutS: opts.stopTimeoutS }, async (h) => {
+      opts.onEvent?.('container_down', { container: containerName, mode, action: h.action });
+      await phase2();
+      // Resume as soon as the staging copy is complete, before any chunking or upload.
+      await h.resume();
+      opts.onEvent?.('container_up', { container: containerName });
+    });
+    downtimeMs = res.downtimeMs;
+    if (res.action === 'none') mode = 'none';
+  } else {
+    if (mode !== 'none') warn(dep.container ? 'no Docker connection: copied without quiescing' : 'no container to quiesce: copied the live folder (SQLite files through the backup API)');
+    mode = 'none';
+    await phase2();
+  }
+  if (mode === 'none') warn('quiesce: none — the vector store was copied while Open WebUI may have been writing to it');
+
+  const secret = await captureSecret(dep, opts, staging, warn);
+  const facts: DatabaseFacts | undefined = hasWebuiDb ? await inspectSqlite(join(staging, 'webui.db')) : undefined;
+  if (facts && facts.integrityCheck !== 'ok') warn(`webui.db integrity_check: ${facts.integrityCheck.slice(0, 200)}`);
+  const missing = facts ? await missingUploads(facts.filePaths, dep.appDataDir, dep.dataDir) : [];
+  if (missing.length > 0) warn(`${missing.length} upload(s) referenced by the database are missing from the data folder`);
+  if (!vectorStoreCaptured(dep.env)) warn(`VECTOR_DB=${dep.env.VECTOR_DB}: an external vector store is not captured; back it up separately`);
+
+  const items: CapturedItem[] = [{ target: SNAPSHOT_DATA, metaFrom: dep.dataDir }];
+  if (hasWebuiDb) items.push({ target: `${SNAPSHOT_DATA}/webui.db`, source: join(staging, 'webui.db') });
+  if (hasVector) items.push({ target: `${SNAPSHOT_DATA}/vector_db`, source: stagedVector });
+  for (const name of (await readdir(dep.dataDir)).sort()) {
+    if (name === 'vector_db' || /^webui\.db(-wal|-shm|-journal)?$/.test(name)) continue;
+    if (name === 'cache' && !opts.includeCache) continue;
+    items.push({ target: `${SNAPSHOT_DATA}/${name}`, source: join(dep.dataDir, name) });
+  }
+  if (secret.captured) items.push({ target: SNAPSHOT_SECRET_FILE, source: join(staging, 'secret', '.webui_secret_key') });
+
+  let streamsDone: Promise<void> = Promise.resolve();
+  if (engine === 'postgresql') {
+    const conn = parsePgUrl(dep.env.DATABASE_URL!);
+    let started: { stream: Readable; done: Promise<void> } | undefined;
+    items.push({
+      target: SNAPSHOT_PG_DUMP,
+      stream: () => {
+        started = startPgDump(conn);
+        return started.stream;
+      },
+    });
+    streamsDone = Promise.resolve().then(async () => {
+      if (!started) throw new Error('the database dump never started');
+      await started.done;
+    });
+  }
+
+  const version = dep.baseUrl ? await fetchVersionAt(dep.baseUrl) : undefined;
+  const manifest: OpenWebuiManifest = {
+    format: 1,
+    ...(version ? { version } : {}),
+    ...(facts?.alembicRevision ? { alembic_revision: facts.alembicRevision } : {}),
+    database: { engine, captured_as: engine === 'postgresql' ? 'pg_dump' : hasWebuiDb ? 'sqlite-backup' : 'none' },
+    vector_db: { type: (dep.env.VECTOR_DB ?? 'chroma').toLowerCase(), captured: vectorStoreCaptured(dep.env) },
+    storage_provider: (dep.env.STORAGE_PROVIDER ?? 'local').toLowerCase(),
+    table_rows: facts?.tableRows ?? {},
+    integrity_check: facts?.integrityCheck ?? (engine === 'postgresql' ? 'not applicable (PostgreSQL)' : 'no database'),
+    foreign_key_violations: facts?.foreignKeyViolations ?? 0,
+    uploads: { referenced: facts?.filePaths.length ?? 0, missing },
+    secret_key: secret,
+    quiesce: { mode, downtime_s: downtimeMs / 1000, ...(dep.container ? { container: dep.container.name } : {}) },
+    app_data_dir: dep.appDataDir,
+    ...(dep.container ? { image: dep.container.image } : {}),
+    warnings,
+  };
+  return { items, manifest, streamsDone, cleanup };
+}
+
+async function captureSecret(
+  dep: Deployment,
+  opts: CaptureOptions,
+  staging: string,
+  warn: (m: string) => void,
+): Promise<OpenWebuiManifest['secret_key']> {
+  const dest = join(staging, 'secret', '.webui_secret_key');
+  await mkdir(join(staging, 'secret'), { mode: 0o700 });
+  if (dep.env.WEBUI_SECRET_KEY) {
+    await writeFile(dest, dep.env.WEBUI_SECRET_KEY, { mode: 0o600 });
+    return { captured: true, source: 'env' };
+  }
+  if (dep.container && opts.docker) {
+    const data = await readContainerFile(opts.docker, dep.container.id, SECRET_KEY_PATH_IN_IMAGE).catch(() => undefined);
+    if (data) {
+      await writeFile(dest, data, { mode: 0o600 });
+      return { captured: true, source: 'file' };
+    }
+  } else if (dep.secretKeyFile && (await exists(dep.secretKeyFile))) {
+    await copyFile(dep.secretKeyFile, dest);
+    return { captured: true, source: 'file' };
+  }
+  warn('the secret key was not found (neither WEBUI_SECRET_KEY nor .webui_secret_key): users will be logged out after a restore');
+  return { captured: false, source: 'none' };
+}
+
+async function fetchVersionAt(baseUrl: string): Promise<string | undefined> {
+  const u = new URL(baseUrl);
+  return fetchVersion({ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 80) }).catch(() => undefined);
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await lstat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
