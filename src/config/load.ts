@@ -43,7 +43,9 @@ export function parseConfig(text: string, file: string): OwbConfig {
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const key = issue.path.join('.') || '(top level)';
-    throw new UsageError(`config ${file}: ${key}: ${issue.message}`);
+    // zod reports a bad record key as "Invalid key in record"; the schema's own words are nested inside.
+    const nested = issue.code === 'invalid_key' ? issue.issues[0]?.message : undefined;
+    throw new UsageError(`config ${file}: ${key}: ${nested ?? issue.message}`);
   }
   return result.data;
 }

@@ -77,7 +77,7 @@ export async function runCheck(repo: Repository, opts: CheckOptions = {}): Promi
       for (const n of tree.nodes) {
         const where = `${path}${n.name}`;
         const unsafe = unsafeNameReason(n.name);
-        if (unsafe) err(`${path}: entry with unsafe ${unsafe}`);
+        if (unsafe) err(`${path}: entry ${JSON.stringify(n.name)} with unsafe ${unsafe}`);
         if (n.type === 'dir') stack.push({ id: n.subtree!, path: `${where}/` });
         for (const c of n.content ?? []) {
           if (!repo.index.has(c)) err(`${where}: data blob ${c.slice(0, 12)} is missing`);

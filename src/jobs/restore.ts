@@ -112,7 +112,7 @@ class Restorer {
     for (const node of tree.nodes) {
       const reason = unsafeNameReason(node.name);
       if (reason) {
-        this.fail(`${snapPath || '/'}: refused entry with unsafe ${reason}`);
+        this.fail(`${snapPath || '/'}: refused entry ${JSON.stringify(node.name)}: unsafe ${reason}`);
         continue;
       }
       const path = join(dir, node.name);

@@ -79,6 +79,7 @@ export function decodeTree(plain: Buffer, id: string): Tree {
   if (!tree || !Array.isArray(tree.nodes)) throw new DamagedRepoError(`tree ${id.slice(0, 12)} has no node list`);
   const seen = new Set<string>();
   for (const n of tree.nodes) {
+    if (n === null || typeof n !== 'object') throw new DamagedRepoError(`tree ${id.slice(0, 12)} has an entry that is not an object`);
     if (n.type !== 'file' && n.type !== 'dir' && n.type !== 'symlink') {
       throw new DamagedRepoError(`tree ${id.slice(0, 12)} has an entry of unknown type`);
     }

@@ -131,7 +131,6 @@ describe('restore from a hostile repository', () => {
     const target = join(dir, 'target');
     const r = await runCli(['restore', snapshotIds.get(c.title)!, '--target', target], cli);
     expect(r.code, 'exit code').not.toBe(0);
-    expect(r.stderr, 'stderr should name the refused entry').toContain(c.names);
     expect(await readdir(outside), 'wrote outside').toEqual([]);
     expect((await readdir(dir)).sort(), 'wrote beside the target').toEqual(['outside', 'target']);
     expect(await readdir(base)).not.toContain('escape');
@@ -139,6 +138,7 @@ describe('restore from a hostile repository', () => {
       expect(await readFile(join(target, 'ok.txt'))).toEqual(PWNED);
       expect((await readdir(target)).sort(), 'only ok.txt belongs in the target').toEqual(['ok.txt']);
     }
+    expect(r.stderr, 'stderr should name the refused entry').toContain(c.names);
   });
 
   it('check reports a hostile snapshot as damage', async () => {

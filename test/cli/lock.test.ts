@@ -50,7 +50,7 @@ describe('repository locks', () => {
     await mkdir(src);
     await writeFile(join(src, 'file.txt'), 'locked in\n');
     cli = { repo: join(base, 'repo'), passwordFile: await writePassword(base, 'lock password') };
-    locks = join(cli.repo, 'locks');
+    locks = join(cli.repo!, 'locks');
     await runOk(['init'], cli);
   });
   afterEach(async () => {

@@ -111,9 +111,9 @@ describe('backup and restore round trip', () => {
 
     await runOk(['restore', snapshotId, '--target', target], cli);
 
-    // The data of /abs/src lands at TARGET/abs/src.
+    // The data of /abs/src lands at TARGET/abs/src. Soft, so one wrong detail still lets every check below run.
     const after = await describeTree(join(target, src));
-    expect(diffTrees(before, after)).toEqual([]);
+    expect.soft(diffTrees(before, after)).toEqual([]);
     expect([...after.keys()].sort()).toEqual([...before.keys()].sort());
     // Spot checks, so that a describeTree bug cannot hide everything.
     expect(after.get('secret-600')?.mode).toBe(0o600);
