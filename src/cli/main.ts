@@ -14,6 +14,8 @@ import { registerRestore } from './commands/restore.js';
 import { registerSnapshots } from './commands/snapshots.js';
 import { registerUnlock } from './commands/unlock.js';
 import { CliContext, type GlobalOptions } from './context.js';
+import { resumeLeftContainers } from '../jobs/leftovers.js';
+import { stateDirOf } from '../jobs/source.js';
 
 const HELP_FOOTER = `
 Environment: OWB_REPOSITORY, OWB_PASSWORD_FILE, OWB_PASSWORD, OWB_CONFIG (every secret also as *_FILE).
@@ -42,6 +44,12 @@ export function buildProgram(getContext: () => CliContext): Command {
     register(program, getContext);
   }
   for (const cmd of program.commands) cmd.exitOverride();
+  // Before any command: bring back containers a killed owb left stopped or paused.
+  program.hook('preAction', async () => {
+    const c = getContext();
+    const cfg = await c.config();
+    for (const line of await resumeLeftContainers(stateDirOf(cfg, c.env), c.env)) c.out.warn(line);
+  });
   return program;
 }
 

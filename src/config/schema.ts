@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { opsConfigShape } from './ops-schema.js';
 
 /** One named repository in the config file. */
 export const RepositorySchema = z.strictObject({
@@ -8,10 +9,26 @@ export const RepositorySchema = z.strictObject({
   copy_to: z.array(z.string().min(1)).default([]),
 });
 
-/** The whole config file. Later sections (source, schedule, notify) extend this schema. */
+/** The Open WebUI deployment to back up when `owb backup` gets no paths. */
+export const SourceSchema = z
+  .strictObject({
+    container: z.string().min(1).optional(),
+    data_dir: z.string().min(1).optional(),
+    quiesce: z.enum(['stop', 'pause', 'none']).default('stop'),
+    stop_timeout: z.number().int().positive().default(10),
+    include_cache: z.boolean().default(false),
+    secret_key_file: z.string().min(1).optional(),
+    staging_dir: z.string().min(1).optional(),
+  })
+  .refine((s) => !(s.container && s.data_dir), { message: 'give either container or data_dir, not both' });
+
+/** The whole config file. */
 export const ConfigSchema = z
   .strictObject({
     default_repository: z.string().min(1).optional(),
+    source: SourceSchema.optional(),
+    state_dir: z.string().min(1).optional(),
+    ...opsConfigShape,
     repositories: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'repository names use letters, digits, _ . -'), RepositorySchema).default({}),
   })
   .superRefine((cfg, ctx) => {
@@ -28,6 +45,9 @@ export const ConfigSchema = z
 
 /** The validated config. */
 export type OwbConfig = z.infer<typeof ConfigSchema>;
+
+/** The validated `source:` section. */
+export type SourceConfig = z.infer<typeof SourceSchema>;
 
 /** One validated repository entry. */
 export type RepositoryConfig = z.infer<typeof RepositorySchema>;

@@ -1,4 +1,4 @@
-import { copyFile, lstat, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, lstat, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fetchVersion, readContainerFile, withQuiesced, type DockerClient, type QuiesceMode } from '../docker/index.js';
@@ -90,6 +90,7 @@ async function capture(dep: Deployment, opts: CaptureOptions, staging: string, c
   for (const j of sqliteJobs) {
     prints.set(j.live, await sqliteFingerprint(j.live));
     await backupSqlite(j.live, j.staged);
+    await chmod(j.staged, (await stat(j.live)).mode & 0o7777);
   }
 
   // Phase 2, quiesced: only what changed since phase 1.

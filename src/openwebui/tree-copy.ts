@@ -1,5 +1,5 @@
 import type { BigIntStats } from 'node:fs';
-import { copyFile, lstat, mkdir, readdir, readlink, rm, symlink } from 'node:fs/promises';
+import { chmod, copyFile, lstat, mkdir, readdir, readlink, rm, symlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** What a pass copied: relative path → size:mtime at the time it was copied. */
@@ -21,8 +21,8 @@ export async function copyTreePass(src: string, dst: string, previous: CopyState
     const present = new Set<string>();
     for (const name of await readdir(from)) {
       const childRel = rel ? join(rel, name) : name;
-      if (skip(childRel)) continue;
       present.add(name);
+      if (skip(childRel)) continue;
       let st: BigIntStats;
       try {
         st = await lstat(join(from, name), { bigint: true });
@@ -39,16 +39,27 @@ export async function copyTreePass(src: string, dst: string, previous: CopyState
         state.set(childRel, sig);
         if (previous?.get(childRel) !== sig) {
           await copyFile(join(from, name), join(to, name));
+          await copyMeta(st, join(to, name));
           copied++;
         }
       }
     }
+    await copyMeta(await lstat(from, { bigint: true }), to);
     if (previous) {
       for (const name of await readdir(to)) {
-        if (!present.has(name)) await rm(join(to, name), { recursive: true, force: true });
+        const childRel = rel ? join(rel, name) : name;
+        // Skipped names (the SQLite copies made through the backup API) are not this pass's to remove.
+        if (!present.has(name) && !skip(childRel)) await rm(join(to, name), { recursive: true, force: true });
       }
     }
   };
   await walk('');
   return { state, copied };
+}
+
+/** Gives a staged copy the mode and mtime of its original, so the snapshot records the original's. */
+export async function copyMeta(st: BigIntStats, to: string): Promise<void> {
+  await chmod(to, Number(st.mode & 0o7777n));
+  const t = Number(st.mtimeNs) / 1e9;
+  await utimes(to, t, t);
 }

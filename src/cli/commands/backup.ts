@@ -1,10 +1,13 @@
 import type { Command } from 'commander';
-import { OwbError, PartialBackupError } from '../../errors.js';
+import { OwbError, PartialBackupError, UsageError } from '../../errors.js';
+import type { QuiesceMode } from '../../docker/index.js';
+import { runBackup, type BackupResult } from '../../jobs/backup.js';
+import { runOpenWebuiBackup, type OpenWebuiBackupResult } from '../../jobs/openwebui-backup.js';
 import { replicateSnapshot, type ReplicaResult } from '../../jobs/replicate.js';
-import { runBackup } from '../../jobs/backup.js';
+import { resolveSource, wantsOpenWebui } from '../../jobs/source.js';
 import type { CliContext } from '../context.js';
-import { collect } from '../options.js';
 import { formatBytes } from '../format.js';
+import { collect } from '../options.js';
 import { progressLine } from '../output.js';
 
 interface BackupFlags {
@@ -12,14 +15,30 @@ interface BackupFlags {
   host?: string;
   parent?: string;
   force?: boolean;
+  container?: string;
+  source?: string;
+  quiesce?: string;
+  stopTimeout?: string;
+  includeCache?: boolean;
+  secretKeyFile?: string;
+  stagingDir?: string;
 }
 
-/** `owb backup <path…>`: snapshot files and directories. */
+const QUIESCE_MODES = ['stop', 'pause', 'none'];
+
+/** `owb backup [path…] [--container NAME | --source DIR]`. */
 export function registerBackup(program: Command, ctx: () => CliContext): void {
   program
     .command('backup')
-    .description('back up files and directories into a new snapshot')
-    .argument('<path...>', 'files or directories to back up')
+    .description('back up an Open WebUI deployment (--container, --source or the config), or plain paths, into a new snapshot')
+    .argument('[path...]', 'files or directories to back up (instead of an Open WebUI deployment)')
+    .option('--container <name>', 'Open WebUI container (Docker); its data volume, secret key and settings are found from it')
+    .option('--source <dir>', 'Open WebUI data folder (pip install or bind mount)')
+    .option('--quiesce <mode>', 'how to hold writes while copying the vector store: stop (default), pause or none')
+    .option('--stop-timeout <s>', 'seconds a stopping container gets before it is killed (default 10)')
+    .option('--include-cache', 'also back up cache/ (re-downloadable models; left out by default)')
+    .option('--secret-key-file <file>', 'with --source: where .webui_secret_key is (default: next to the data folder)')
+    .option('--staging-dir <dir>', 'private folder for the consistent copy (default: in the state folder)')
     .option('--tag <tag>', 'tag the snapshot (repeatable)', collect, [])
     .option('--host <name>', 'hostname to record (default: this host)')
     .option('--parent <id>', 'compare against this snapshot instead of the latest one for the same paths')
@@ -27,28 +46,52 @@ export function registerBackup(program: Command, ctx: () => CliContext): void {
     .action(async (paths: string[], flags: BackupFlags) => {
       const c = ctx();
       const start = Date.now();
+      const cfg = await c.config();
+      const owui = { ...(flags.container ? { container: flags.container } : {}), ...(flags.source ? { sourceDir: flags.source } : {}) };
+      if (paths.length > 0 && (owui.container || owui.sourceDir)) throw new UsageError('give paths or --container/--source, not both');
+      if (flags.quiesce && !QUIESCE_MODES.includes(flags.quiesce)) throw new UsageError('--quiesce takes stop, pause or none');
+      const stopTimeout = flags.stopTimeout === undefined ? undefined : Number(flags.stopTimeout);
+      if (stopTimeout !== undefined && !(Number.isInteger(stopTimeout) && stopTimeout > 0)) throw new UsageError('--stop-timeout takes whole seconds');
+      const openwebui = paths.length === 0 && wantsOpenWebui(owui, cfg);
+      if (paths.length === 0 && !openwebui) throw new UsageError('nothing to back up: give paths, --container NAME, --source DIR, or a source: section in the config');
+      const source = openwebui
+        ? await resolveSource(
+            {
+              ...owui,
+              ...(flags.quiesce ? { quiesce: flags.quiesce as QuiesceMode } : {}),
+              ...(stopTimeout !== undefined ? { stopTimeoutS: stopTimeout } : {}),
+              ...(flags.includeCache ? { includeCache: true } : {}),
+              ...(flags.secretKeyFile ? { secretKeyFile: flags.secretKeyFile } : {}),
+              ...(flags.stagingDir ? { stagingDir: flags.stagingDir } : {}),
+            },
+            cfg,
+            c.env,
+          )
+        : undefined;
       const target = await c.repoTarget();
       let replicas: ReplicaResult[] = [];
-      const result = await c.withRepoAt(target, 'shared', async (repo) => {
-        const res = await runBackup(repo, {
-          paths,
-          tags: flags.tag ?? [],
-          ...(flags.host ? { hostname: flags.host } : {}),
-          parent: flags.force ? false : flags.parent,
-          signal: c.abort.signal,
-          onWarning: (m) => c.out.warn(m),
-          onProgress: (p) => c.out.progress(progressLine(start, p.counters.filesDone, p.counters.bytesDone, p.totalBytes)),
-        });
+      const common = {
+        tags: flags.tag ?? [],
+        ...(flags.host ? { hostname: flags.host } : {}),
+        parent: flags.force ? (false as const) : flags.parent,
+        signal: c.abort.signal,
+        onWarning: (m: string) => c.out.warn(m),
+        onProgress: (p: { counters: { filesDone: number; bytesDone: number }; totalBytes?: number }) =>
+          c.out.progress(progressLine(start, p.counters.filesDone, p.counters.bytesDone, p.totalBytes)),
+      };
+      const result: BackupResult | OpenWebuiBackupResult = await c.withRepoAt(target, 'shared', async (repo) => {
+        if (source) c.out.progress(`capturing ${source.deployment.container?.name ?? source.deployment.dataDir}`, true);
+        const res = source ? await runOpenWebuiBackup(repo, { ...source, ...common }) : await runBackup(repo, { paths, ...common });
         if (target.copyTo.length > 0) {
           c.out.progress(`copying snapshot to ${target.copyTo.join(', ')}`, true);
-          replicas = await replicateSnapshot(repo, res.snapshotId, target.copyTo, async (name, fn) =>
-            c.withRepoAt(await c.resolveRepo(name), 'shared', fn),
-          );
+          replicas = await replicateSnapshot(repo, res.snapshotId, target.copyTo, async (name, fn) => c.withRepoAt(await c.resolveRepo(name), 'shared', fn));
         }
         return res;
       });
       c.out.clearProgress();
       const s = result.summary;
+      const ow = 'manifest' in result ? (result as OpenWebuiBackupResult) : undefined;
+      const downtime = ow?.downtimeS;
       if (c.out.json) {
         c.out.printJson({
           snapshot_id: result.snapshotId,
@@ -56,6 +99,8 @@ export function registerBackup(program: Command, ctx: () => CliContext): void {
           parent: result.parent ?? null,
           ...s,
           duration_s: result.durationS,
+          ...(downtime !== undefined ? { downtime_s: downtime } : {}),
+          ...(ow ? { openwebui: ow.manifest } : {}),
           warnings: result.warnings,
           replicas: replicas.map((r) => ({ target: r.target, ok: r.ok, ...(r.snapshotId ? { snapshot_id: r.snapshotId } : {}), ...(r.error ? { error: r.error } : {}) })),
         });
@@ -64,6 +109,11 @@ export function registerBackup(program: Command, ctx: () => CliContext): void {
         c.out.info(`Dirs:        ${s.dirs_new} new, ${s.dirs_changed} changed, ${s.dirs_unmodified} unmodified`);
         c.out.info(`Added:       ${formatBytes(s.data_added)} (${formatBytes(s.data_added_packed)} stored)`);
         c.out.info(`Processed:   ${s.total_files_processed} files, ${formatBytes(s.total_bytes_processed)} in ${result.durationS.toFixed(1)} s`);
+        if (ow) {
+          const m = ow.manifest;
+          c.out.info(`Open WebUI:  ${m.version ?? 'version unknown'}, schema ${m.alembic_revision ?? 'unknown'}, ${m.database.engine}, secret key ${m.secret_key.captured ? 'captured' : 'NOT captured'}`);
+          c.out.info(`Downtime:    ${(downtime ?? 0).toFixed(3)} s (${m.quiesce.mode})`);
+        }
         c.out.info(`snapshot ${result.snapshotId.slice(0, 8)} saved`);
         for (const r of replicas.filter((x) => x.ok)) c.out.info(`copied to ${r.target}`);
       }
