@@ -56,6 +56,9 @@ make_password_user() {
   if ! id -u "$PW_USER" >/dev/null 2>&1; then
     useradd --no-create-home --home-dir "$home" --shell /usr/sbin/nologin --user-group "$PW_USER"
     touch "$PW_MARK"
+  elif [[ ! -e "$PW_MARK" ]]; then
+    # Never reset the password of an account this script did not create.
+    die "a user named $PW_USER already exists and was not created by this script; remove it or rename PW_USER"
   fi
   mkdir -p "$home"
   chown "$PW_USER:$PW_USER" "$home"
@@ -84,7 +87,7 @@ StrictModes no
 X11Forwarding no
 AllowTcpForwarding no
 PrintMotd no
-LogLevel VERBOSE
+LogLevel INFO
 # Several test workers open several connections each.
 MaxStartups 200
 MaxSessions 50

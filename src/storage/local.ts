@@ -140,7 +140,14 @@ export class LocalBackend implements Backend {
     const tmp = join(dir, `${TMP_PREFIX}${randomBytes(8).toString('hex')}`);
     let published = false;
     try {
-      await writeSynced(tmp, data);
+      try {
+        await writeSynced(tmp, data);
+      } catch (err) {
+        // A repository copied without its empty folders (rclone sync, cp of a bucket) lacks some data/xx.
+        if (errCode(err) !== 'ENOENT') throw err;
+        await mkdir(dir, { recursive: true, mode: DIR_MODE });
+        await writeSynced(tmp, data);
+      }
       await this.publish(h, tmp, final);
       published = true;
     } finally {

@@ -5,22 +5,16 @@ import type { Backend } from './backend.js';
 /** Builds a backend from the part of the URL after `scheme:`. */
 type BackendFactory = (rest: string) => Promise<Backend>;
 
-/** A factory for a scheme that is recognised but not shipped yet, so users get a clear message, not "unknown". */
-function notYet(scheme: string): BackendFactory {
-  return async () => {
-    throw new UsageError(`the ${scheme} backend is not available yet`);
-  };
-}
-
 /**
  * Scheme → factory. Modules load lazily (await import) so a local backup never pays for network clients.
  * `memory:` is deliberately absent: a repository that vanishes on exit is a test fake, not a user option.
  */
 const FACTORIES: Readonly<Record<string, BackendFactory>> = {
   local: async (rest) => new (await import('./local.js')).LocalBackend(localPath(rest)),
-  s3: notYet('s3'),
-  sftp: notYet('sftp'),
-  rclone: notYet('rclone'),
+  s3: async (rest) => (await import('./s3.factory.js')).openS3Backend(rest),
+  // Retries wrap the backend rather than living in it (the S3 factory applies the same wrapper).
+  sftp: async (rest) => (await import('./retry.js')).withRetry(await (await import('./remote.factories.js')).openSftpBackend(rest)),
+  rclone: async (rest) => (await import('./retry.js')).withRetry(await (await import('./remote.factories.js')).openRcloneBackend(rest)),
 };
 
 /**
@@ -37,7 +31,7 @@ function localPath(path: string): string {
 
 /**
  * Opens a repository URL as restic parses it: `local:/path`, a plain absolute or relative path, or
- * `s3:`, `sftp:`, `rclone:` (announced, not yet available). The backend is only constructed; nothing is
+ * `s3:`, `sftp:`, `rclone:`. The backend is only constructed; nothing is
  * created or checked on storage here.
  */
 export async function openBackend(url: string): Promise<Backend> {

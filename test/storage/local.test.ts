@@ -47,6 +47,15 @@ describe('LocalBackend on disk', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  it('saves into a data prefix folder that is missing (a repository copied without empty folders)', async () => {
+    const b = new LocalBackend(root);
+    await b.create();
+    const name = `ab${randomName().slice(2)}`;
+    await rm(join(root, 'data', 'ab'), { recursive: true });
+    await b.save({ type: 'data', name }, Buffer.from('payload'));
+    expect((await b.load({ type: 'data', name })).toString()).toBe('payload');
+  });
+
   it('creates the full layout with private folders', async () => {
     for (const sub of ['keys', 'index', 'snapshots', 'locks', 'data', 'data/00', 'data/9c', 'data/ff']) {
       const st = await stat(join(root, sub));
