@@ -5,6 +5,7 @@ import { PROGRAM_VERSION } from '../version.js';
 import { registerBackup } from './commands/backup.js';
 import { registerCheck } from './commands/check.js';
 import { registerCopy } from './commands/copy.js';
+import { registerDrill } from './commands/drill.js';
 import { registerForget } from './commands/forget.js';
 import { registerInit } from './commands/init.js';
 import { registerKey } from './commands/key.js';
@@ -40,7 +41,7 @@ export function buildProgram(getContext: () => CliContext): Command {
     .addHelpText('after', HELP_FOOTER)
     .showHelpAfterError('(run "owb --help" for usage)')
     .exitOverride();
-  for (const register of [registerInit, registerBackup, registerSnapshots, registerLs, registerRestore, registerCheck, registerForget, registerPrune, registerCopy, registerKey, registerUnlock]) {
+  for (const register of [registerInit, registerBackup, registerSnapshots, registerLs, registerRestore, registerDrill, registerCheck, registerForget, registerPrune, registerCopy, registerKey, registerUnlock]) {
     register(program, getContext);
   }
   for (const cmd of program.commands) cmd.exitOverride();

@@ -95,6 +95,7 @@ async function capture(dep: Deployment, opts: CaptureOptions, staging: string, c
 
   // Phase 2, quiesced: only what changed since phase 1.
   const phase2 = async (): Promise<void> => {
+    await faultInjection();
     for (const j of sqliteJobs) {
       if ((await sqliteFingerprint(j.live)) !== prints.get(j.live)) await backupSqlite(j.live, j.staged);
     }
@@ -214,4 +215,14 @@ async function exists(p: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * Fault injection for the always-resume tests, enabled only by environment variables: hold the window
+ * open (so a signal can land inside it) or fail inside it.
+ */
+async function faultInjection(): Promise<void> {
+  const hold = Number(process.env.OWB_FAULT_HOLD_WINDOW_MS ?? 0);
+  if (hold > 0) await new Promise((r) => setTimeout(r, hold));
+  if (process.env.OWB_FAULT_FAIL_IN_WINDOW === '1') throw new Error('injected failure inside the backup window');
 }
