@@ -6,6 +6,9 @@ import type { RepoLock } from '../repo/lock.js';
 import { Repository } from '../repo/repository.js';
 import type { Backend } from '../storage/backend.js';
 import { openBackend } from '../storage/open-backend.js';
+import { withRunRecord, type RunReport } from '../jobs/recorded-run.js';
+import type { RunLog } from '../jobs/run-log.js';
+import { stateDirOf } from '../jobs/source.js';
 import { Output } from './output.js';
 import { promptHidden } from './prompt.js';
 
@@ -38,6 +41,8 @@ export class CliContext {
   /** Aborted on SIGINT/SIGTERM; jobs stop at the next safe point. */
   readonly abort = new AbortController();
   private configCache: OwbConfig | undefined;
+  /** Every secret read so far, so run logs and notifications can redact them. */
+  private readonly secretsSeen = new Set<string>();
 
   constructor(
     readonly globals: GlobalOptions,
@@ -74,11 +79,12 @@ export class CliContext {
    * own), then --password-file, OWB_PASSWORD_FILE, OWB_PASSWORD, then a prompt on a TTY.
    */
   async password(target: { passwordFile?: string; name?: string }, confirm = false): Promise<string> {
-    if (target.passwordFile) return nonEmpty(await readSecretFile(target.passwordFile, `password_file of ${target.name ?? 'the repository'}`));
-    if (this.globals.passwordFile) return nonEmpty(await readSecretFile(this.globals.passwordFile, '--password-file'));
+    const seen = this.secretsSeen;
+    if (target.passwordFile) return nonEmptyInto(seen, await readSecretFile(target.passwordFile, `password_file of ${target.name ?? 'the repository'}`));
+    if (this.globals.passwordFile) return nonEmptyInto(seen, await readSecretFile(this.globals.passwordFile, '--password-file'));
     const fromEnv = await secretFromEnv(this.env, 'OWB_PASSWORD');
-    if (fromEnv !== undefined) return nonEmpty(fromEnv);
-    return this.ask(`password for ${target.name ?? 'the repository'}: `, confirm);
+    if (fromEnv !== undefined) return nonEmptyInto(seen, fromEnv);
+    return nonEmptyInto(seen, await this.ask(`password for ${target.name ?? 'the repository'}: `, confirm));
   }
 
   /** A new password (key add/passwd): OWB_NEW_PASSWORD(_FILE), --new-password-file, or a prompt asked twice. */
@@ -106,7 +112,7 @@ export class CliContext {
     const backend = await openBackend(target.url);
     let held: RepoLock | undefined;
     try {
-      const password = passwordFile ? nonEmpty(await readSecretFile(passwordFile, 'password file')) : await this.password(target);
+      const password = passwordFile ? nonEmptyInto(this.secretsSeen, await readSecretFile(passwordFile, 'password file')) : await this.password(target);
       const repo = await Repository.open(backend, password);
       if (lock !== 'none') held = await repo.lock(lock === 'exclusive');
       return await fn(repo);
@@ -116,11 +122,40 @@ export class CliContext {
     }
   }
 
+  /**
+   * Runs a job with its record (report file, JSON line, notifications, metrics). The secrets known by then
+   * — and those read while it runs, such as repository passwords — are redacted from everything recorded.
+   */
+  async recorded<T>(job: string, fn: (log: RunLog) => Promise<T>, report: (value: T) => RunReport): Promise<T> {
+    const cfg = await this.config();
+    const secrets = this.secretsSeen;
+    for (const name of ['AWS_SECRET_ACCESS_KEY', 'OWB_PASSWORD', 'OWB_SFTP_PASSWORD', 'OWB_SFTP_KEY_PASSPHRASE']) {
+      const v = await secretFromEnv(this.env, name).catch(() => undefined);
+      if (v) secrets.add(v);
+    }
+    return withRunRecord(
+      {
+        job,
+        cfg,
+        stateDir: stateDirOf(cfg, this.env),
+        secrets: () => secrets,
+        onWarning: (m) => this.out.warn(m),
+      },
+      fn,
+      report,
+    );
+  }
+
   private async ask(question: string, confirm: boolean): Promise<string> {
     const first = nonEmpty(await promptHidden(question));
     if (confirm && (await promptHidden('enter it again: ')) !== first) throw new UsageError('the passwords do not match');
     return first;
   }
+}
+
+function nonEmptyInto(seen: Set<string>, pw: string): string {
+  seen.add(pw);
+  return nonEmpty(pw);
 }
 
 function nonEmpty(pw: string): string {

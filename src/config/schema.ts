@@ -22,12 +22,28 @@ export const SourceSchema = z
   })
   .refine((s) => !(s.container && s.data_dir), { message: 'give either container or data_dir, not both' });
 
+/** Jobs the daemon (and `schedule install`) can run. */
+export const SCHEDULE_JOBS = ['backup', 'forget', 'prune', 'check', 'drill', 'copy'] as const;
+
+/**
+ * One `schedule:` entry: a job, when to run it (5-field cron, in `timezone` or the host's zone), on which
+ * repository, and the job's own options as CLI flags without dashes (`keep_daily: 7` → --keep-daily 7).
+ */
+export const ScheduleEntrySchema = z.strictObject({
+  job: z.enum(SCHEDULE_JOBS),
+  cron: z.string().min(1),
+  timezone: z.string().min(1).optional(),
+  repository: z.string().min(1).optional(),
+  args: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.array(z.union([z.string(), z.number()]))])).default({}),
+});
+
 /** The whole config file. */
 export const ConfigSchema = z
   .strictObject({
     default_repository: z.string().min(1).optional(),
     source: SourceSchema.optional(),
     state_dir: z.string().min(1).optional(),
+    schedule: z.array(ScheduleEntrySchema).default([]),
     ...opsConfigShape,
     repositories: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'repository names use letters, digits, _ . -'), RepositorySchema).default({}),
   })
@@ -45,6 +61,9 @@ export const ConfigSchema = z
 
 /** The validated config. */
 export type OwbConfig = z.infer<typeof ConfigSchema>;
+
+/** One validated schedule entry. */
+export type ScheduleEntry = z.infer<typeof ScheduleEntrySchema>;
 
 /** The validated `source:` section. */
 export type SourceConfig = z.infer<typeof SourceSchema>;

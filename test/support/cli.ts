@@ -107,6 +107,8 @@ function baseEnv(opts: CliOptions, home: string): Record<string, string> {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: home,
     XDG_CONFIG_HOME: join(home, 'xdg'),
+    // Run logs, metrics and always-resume markers stay in the test's own folder.
+    XDG_STATE_HOME: join(home, 'state'),
     LANG: 'C.UTF-8',
     OWB_TEST_CHEAP_KDF: '1',
     OWB_REPOSITORY: opts.repo,

@@ -79,15 +79,40 @@ export function registerBackup(program: Command, ctx: () => CliContext): void {
         onProgress: (p: { counters: { filesDone: number; bytesDone: number }; totalBytes?: number }) =>
           c.out.progress(progressLine(start, p.counters.filesDone, p.counters.bytesDone, p.totalBytes)),
       };
-      const result: BackupResult | OpenWebuiBackupResult = await c.withRepoAt(target, 'shared', async (repo) => {
-        if (source) c.out.progress(`capturing ${source.deployment.container?.name ?? source.deployment.dataDir}`, true);
-        const res = source ? await runOpenWebuiBackup(repo, { ...source, ...common }) : await runBackup(repo, { paths, ...common });
-        if (target.copyTo.length > 0) {
-          c.out.progress(`copying snapshot to ${target.copyTo.join(', ')}`, true);
-          replicas = await replicateSnapshot(repo, res.snapshotId, target.copyTo, async (name, fn) => c.withRepoAt(await c.resolveRepo(name), 'shared', fn));
-        }
-        return res;
-      });
+      const result: BackupResult | OpenWebuiBackupResult = await c.recorded(
+        'backup',
+        (log) =>
+          c.withRepoAt(target, 'shared', async (repo) => {
+            if (source) c.out.progress(`capturing ${source.deployment.container?.name ?? source.deployment.dataDir}`, true);
+            const done = log.step(source ? 'capture and back up' : 'back up');
+            const res = source
+              ? await runOpenWebuiBackup(repo, { ...source, ...common, onEvent: (kind, detail) => log.event(kind, detail) })
+              : await runBackup(repo, { paths, ...common });
+            done(`snapshot ${res.snapshotId.slice(0, 8)}`);
+            if (target.copyTo.length > 0) {
+              const copied = log.step(`copy to ${target.copyTo.join(', ')}`);
+              c.out.progress(`copying snapshot to ${target.copyTo.join(', ')}`, true);
+              replicas = await replicateSnapshot(repo, res.snapshotId, target.copyTo, async (name, fn) => c.withRepoAt(await c.resolveRepo(name), 'shared', fn));
+              copied(replicas.every((r) => r.ok) ? 'ok' : { ok: false, detail: replicas.filter((r) => !r.ok).map((r) => `${r.target}: ${r.error}`).join('; ') });
+            }
+            return res;
+          }),
+        (res) => ({
+          summary: `snapshot ${res.snapshotId.slice(0, 8)}: ${formatBytes(res.summary.data_added)} new, ${formatBytes(res.summary.data_added_packed)} stored`,
+          values: {
+            snapshot_id: res.snapshotId,
+            files_new: res.summary.files_new,
+            files_changed: res.summary.files_changed,
+            data_added: res.summary.data_added,
+            data_added_packed: res.summary.data_added_packed,
+            unreadable: res.unreadable,
+            ...('downtimeS' in res ? { downtime_s: (res as OpenWebuiBackupResult).downtimeS } : {}),
+          },
+          bytesAdded: res.summary.data_added,
+          bytesStored: res.summary.data_added_packed,
+          ...('downtimeS' in res ? { downtimeS: (res as OpenWebuiBackupResult).downtimeS } : {}),
+        }),
+      );
       c.out.clearProgress();
       const s = result.summary;
       const ow = 'manifest' in result ? (result as OpenWebuiBackupResult) : undefined;

@@ -11,7 +11,23 @@ export function registerCheck(program: Command, ctx: () => CliContext): void {
     .option('--read-data', 'download every pack and verify every blob')
     .action(async (flags: { readData?: boolean }) => {
       const c = ctx();
-      const res = await c.withRepo('shared', (repo) => runCheck(repo, { readData: !!flags.readData }));
+      let lastResult: Awaited<ReturnType<typeof runCheck>> | undefined;
+      const res = await c.recorded(
+        'check',
+        (log) =>
+          c.withRepo('shared', async (repo) => {
+            const done = log.step(flags.readData ? 'check --read-data' : 'check');
+            const r = await runCheck(repo, { readData: !!flags.readData });
+            lastResult = r;
+            done(r.errors.length === 0 ? 'no errors' : { ok: false, detail: `${r.errors.length} error(s): ${r.errors[0]}` });
+            if (r.errors.length > 0) throw new OwbError(`check found ${r.errors.length} error(s): ${r.errors[0]}`);
+            return r;
+          }),
+        (r) => ({ summary: `${r.snapshots} snapshots, ${r.packs} packs checked${flags.readData ? ', all data read' : ''}: no errors`, values: { packs: r.packs, blobs: r.blobs } }),
+      ).catch((err: unknown) => {
+        if (err instanceof OwbError && lastResult) return lastResult;
+        throw err;
+      });
       if (c.out.json) {
         c.out.printJson({ ok: res.errors.length === 0, errors: res.errors, warnings: res.warnings, snapshots: res.snapshots, packs: res.packs, blobs: res.blobs, packs_read: res.packsRead });
       } else {

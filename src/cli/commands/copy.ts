@@ -30,7 +30,7 @@ export function registerCopy(program: Command, ctx: () => CliContext): void {
       const src = await c.resolveRepo(flags.from!);
       const dst = flags.to ? await c.resolveRepo(flags.to) : await c.repoTarget();
       if (src.url === dst.url) throw new UsageError('source and destination are the same repository');
-      const res = await c.withRepoAt(
+      const res = await c.recorded('copy', () => c.withRepoAt(
         src,
         'shared',
         (from) =>
@@ -41,7 +41,7 @@ export function registerCopy(program: Command, ctx: () => CliContext): void {
             flags.toPasswordFile,
           ),
         flags.fromPasswordFile,
-      );
+      ), (r) => ({ summary: `${r.copied.length} snapshot(s) copied, ${formatBytes(r.bytesCopied)} uploaded`, values: { copied: r.copied.length, bytes_copied: r.bytesCopied } }));
       c.out.clearProgress();
       if (c.out.json) {
         c.out.printJson({ copied: res.copied, skipped: res.skipped, blobs_copied: res.blobsCopied, bytes_copied: res.bytesCopied });

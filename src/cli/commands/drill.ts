@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { OwbError } from '../../errors.js';
-import { runDrill } from '../../jobs/drill.js';
+import { runDrill, type DrillResult } from '../../jobs/drill.js';
 import { stateDirOf } from '../../jobs/source.js';
 import { findSnapshot, listSnapshots } from '../../repo/snapshot.js';
 import type { CliContext } from '../context.js';
@@ -16,11 +16,28 @@ export function registerDrill(program: Command, ctx: () => CliContext): void {
     .action(async (ref: string, flags: { scratchDir?: string }) => {
       const c = ctx();
       const stateDir = stateDirOf(await c.config(), c.env);
-      const res = await c.withRepo('shared', async (repo) => {
-        const snap = findSnapshot(await listSnapshots(repo), ref);
-        c.out.progress(`drilling snapshot ${snap.id.slice(0, 8)}`, true);
-        return runDrill(repo, snap, { scratchRoot: flags.scratchDir ?? join(stateDir, 'drill'), stateDir, signal: c.abort.signal });
-      });
+      let last: DrillResult | undefined;
+      const res = await c
+        .recorded(
+          'drill',
+          (log) =>
+            c.withRepo('shared', async (repo) => {
+              const snap = findSnapshot(await listSnapshots(repo), ref);
+              c.out.progress(`drilling snapshot ${snap.id.slice(0, 8)}`, true);
+              const done = log.step(`drill ${snap.id.slice(0, 8)}`);
+              const r = await runDrill(repo, snap, { scratchRoot: flags.scratchDir ?? join(stateDir, 'drill'), stateDir, signal: c.abort.signal });
+              last = r;
+              done(r.ok ? 'ok' : { ok: false, detail: r.checks.filter((ch) => !ch.ok).map((ch) => `${ch.name}: ${ch.detail}`).join('; ') });
+              if (!r.ok) throw new OwbError(`drill failed: ${r.checks.find((ch) => !ch.ok)!.name}`);
+              return r;
+            }),
+          (r) => ({ summary: `snapshot ${r.snapshotId.slice(0, 8)} restores and works`, values: { snapshot_id: r.snapshotId } }),
+        )
+        .catch((err: unknown) => {
+          // A failed drill still prints its report below, then exits non-zero.
+          if (err instanceof OwbError && last) return last;
+          throw err;
+        });
       c.out.clearProgress();
       if (c.out.json) {
         c.out.printJson({ snapshot_id: res.snapshotId, ok: res.ok, checks: res.checks, duration_s: res.durationS });

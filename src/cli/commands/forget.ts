@@ -3,6 +3,7 @@ import { runForget, type ForgetGroupReport } from '../../jobs/forget.js';
 import { describeGroup, parseGroupBy, parseKeepCount, validatePolicy, type RetentionPolicy } from '../../jobs/retention.js';
 import { runPrune } from '../../jobs/prune.js';
 import type { CliContext } from '../context.js';
+import { formatBytes } from '../format.js';
 import { printPrune, pruneJson } from './prune.js';
 import { table } from '../format.js';
 import { collect } from '../options.js';
@@ -73,7 +74,7 @@ export function registerForget(program: Command, ctx: () => CliContext): void {
       const groupBy = parseGroupBy(flags.groupBy);
       // Usage errors before the repository is opened and locked.
       if (ids.length === 0) validatePolicy(policy);
-      const { report, pruned } = await c.withRepo(flags.dryRun ? 'shared' : 'exclusive', async (repo) => {
+      const { report, pruned } = await c.recorded('forget', () => c.withRepo(flags.dryRun ? 'shared' : 'exclusive', async (repo) => {
         const report = await runForget(repo, {
           ids,
           // With ids, a policy is passed only when one was given, so runForget can refuse the mix.
@@ -85,7 +86,10 @@ export function registerForget(program: Command, ctx: () => CliContext): void {
         // Prune under the same exclusive lock, so nothing can sneak in between.
         const pruned = flags.prune && !flags.dryRun && report.removed.length > 0 ? await runPrune(repo) : undefined;
         return { report, pruned };
-      });
+      }), (r) => ({
+        summary: `${r.report.removed.length} snapshot(s) ${r.report.dryRun ? 'would be ' : ''}removed${r.pruned ? `, ${formatBytes(r.pruned.bytesFreed)} freed` : ''}`,
+        values: { removed: r.report.removed.length, ...(r.pruned ? { bytes_freed: r.pruned.bytesFreed } : {}) },
+      }));
       if (c.out.json) {
         // One JSON document: with --prune, the forget groups and the prune summary side by side.
         if (flags.prune) c.out.printJson({ forget: report.groups.map(groupJson), prune: pruned ? pruneJson(pruned) : null });

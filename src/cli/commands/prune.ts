@@ -15,8 +15,20 @@ export function registerPrune(program: Command, ctx: () => CliContext): void {
       const c = ctx();
       const pct = Number(flags.maxUnused.replace(/%$/, ''));
       if (!Number.isFinite(pct) || pct < 0 || pct > 100) throw new UsageError('--max-unused takes a percentage from 0 to 100');
-      const res = await c.withRepo(flags.dryRun ? 'shared' : 'exclusive', (repo) =>
-        runPrune(repo, { maxUnusedFraction: pct / 100, dryRun: !!flags.dryRun, onProgress: (s) => c.out.progress(s, true) }),
+      const res = await c.recorded(
+        'prune',
+        (log) =>
+          c.withRepo(flags.dryRun ? 'shared' : 'exclusive', (repo) =>
+            runPrune(repo, {
+              maxUnusedFraction: pct / 100,
+              dryRun: !!flags.dryRun,
+              onProgress: (s) => {
+                log.event('step', s);
+                c.out.progress(s, true);
+              },
+            }),
+          ),
+        (r) => ({ summary: `freed ${formatBytes(r.bytesFreed)} of ${formatBytes(r.bytesBefore)}`, values: { bytes_freed: r.bytesFreed, packs_deleted: r.packsDeleted, packs_repacked: r.packsRepacked } }),
       );
       c.out.clearProgress();
       printPrune(c, res);
