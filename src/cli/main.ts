@@ -5,6 +5,7 @@ import { PROGRAM_VERSION } from '../version.js';
 import { registerBackup } from './commands/backup.js';
 import { registerCheck } from './commands/check.js';
 import { registerCopy } from './commands/copy.js';
+import { registerDoctor } from './commands/doctor.js';
 import { registerDrill } from './commands/drill.js';
 import { registerForget } from './commands/forget.js';
 import { registerInit } from './commands/init.js';
@@ -12,11 +13,13 @@ import { registerKey } from './commands/key.js';
 import { registerLs } from './commands/ls.js';
 import { registerPrune } from './commands/prune.js';
 import { registerRestore } from './commands/restore.js';
+import { registerSchedule } from './commands/schedule.js';
 import { registerSnapshots } from './commands/snapshots.js';
 import { registerUnlock } from './commands/unlock.js';
 import { CliContext, type GlobalOptions } from './context.js';
 import { resumeLeftContainers } from '../jobs/leftovers.js';
 import { stateDirOf } from '../jobs/source.js';
+import { defaultStateDir } from '../config/ops-schema.js';
 
 const HELP_FOOTER = `
 Environment: OWB_REPOSITORY, OWB_PASSWORD_FILE, OWB_PASSWORD, OWB_CONFIG (every secret also as *_FILE).
@@ -41,15 +44,17 @@ export function buildProgram(getContext: () => CliContext): Command {
     .addHelpText('after', HELP_FOOTER)
     .showHelpAfterError('(run "owb --help" for usage)')
     .exitOverride();
-  for (const register of [registerInit, registerBackup, registerSnapshots, registerLs, registerRestore, registerDrill, registerCheck, registerForget, registerPrune, registerCopy, registerKey, registerUnlock]) {
+  for (const register of [registerInit, registerBackup, registerSnapshots, registerLs, registerRestore, registerDrill, registerCheck, registerForget, registerPrune, registerCopy, registerKey, registerUnlock, registerDoctor, registerSchedule]) {
     register(program, getContext);
   }
   for (const cmd of program.commands) cmd.exitOverride();
   // Before any command: bring back containers a killed owb left stopped or paused.
   program.hook('preAction', async () => {
     const c = getContext();
-    const cfg = await c.config();
-    for (const line of await resumeLeftContainers(stateDirOf(cfg, c.env), c.env)) c.out.warn(line);
+    // A broken config must not stop containers from coming back: fall back to the default state folder.
+    const cfg = await c.config().catch(() => undefined);
+    const stateDir = cfg ? stateDirOf(cfg, c.env) : defaultStateDir(c.env);
+    for (const line of await resumeLeftContainers(stateDir, c.env)) c.out.warn(line);
   });
   return program;
 }
