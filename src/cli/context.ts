@@ -40,6 +40,8 @@ export class CliContext {
   readonly out: Output;
   /** Aborted on SIGINT/SIGTERM; jobs stop at the next safe point. */
   readonly abort = new AbortController();
+  /** Set by commands that handle SIGINT/SIGTERM themselves (the daemon). */
+  ownSignals = false;
   private configCache: OwbConfig | undefined;
   /** Every secret read so far, so run logs and notifications can redact them. */
   private readonly secretsSeen = new Set<string>();
@@ -49,6 +51,12 @@ export class CliContext {
     readonly env: NodeJS.ProcessEnv = process.env,
   ) {
     this.out = new Output(!!globals.json, !!globals.quiet, !!globals.verbose);
+  }
+
+  /** Reads the config file again (the daemon's SIGHUP). */
+  async reloadConfig(): Promise<OwbConfig> {
+    this.configCache = await loadConfig(this.globals.config, this.env);
+    return this.configCache;
   }
 
   /** The validated config file (empty when none exists). */

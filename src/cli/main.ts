@@ -5,6 +5,7 @@ import { PROGRAM_VERSION } from '../version.js';
 import { registerBackup } from './commands/backup.js';
 import { registerCheck } from './commands/check.js';
 import { registerCopy } from './commands/copy.js';
+import { registerDaemon } from './commands/daemon.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerDrill } from './commands/drill.js';
 import { registerForget } from './commands/forget.js';
@@ -44,7 +45,7 @@ export function buildProgram(getContext: () => CliContext): Command {
     .addHelpText('after', HELP_FOOTER)
     .showHelpAfterError('(run "owb --help" for usage)')
     .exitOverride();
-  for (const register of [registerInit, registerBackup, registerSnapshots, registerLs, registerRestore, registerDrill, registerCheck, registerForget, registerPrune, registerCopy, registerKey, registerUnlock, registerDoctor, registerSchedule]) {
+  for (const register of [registerInit, registerBackup, registerSnapshots, registerLs, registerRestore, registerDrill, registerCheck, registerForget, registerPrune, registerCopy, registerKey, registerUnlock, registerDoctor, registerSchedule, registerDaemon]) {
     register(program, getContext);
   }
   for (const cmd of program.commands) cmd.exitOverride();
@@ -65,6 +66,8 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram(() => (ctx ??= new CliContext(program.opts<GlobalOptions>())));
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
+    // The daemon handles its own signals (it waits for the running job to stop safely).
+    if (ctx?.ownSignals) return;
     signals++;
     if (signals > 1) process.exit(ExitCode.Interrupted);
     ctx?.out.clearProgress();
