@@ -2,9 +2,34 @@ import { z } from 'zod';
 import { opsConfigShape } from './ops-schema.js';
 
 /** One named repository in the config file. */
+/** S3 settings of a repository; endpoint, bucket and prefix live in its url. */
+export const S3SettingsSchema = z
+  .strictObject({
+    region: z.string().min(1).optional(),
+    path_style: z.boolean().optional(),
+    storage_class: z.string().min(1).optional(),
+    access_key_id_file: z.string().min(1).optional(),
+    secret_access_key_file: z.string().min(1).optional(),
+    request_timeout: z.number().positive().optional(),
+  })
+  .refine((s) => (s.access_key_id_file === undefined) === (s.secret_access_key_file === undefined), {
+    message: 'give both access_key_id_file and secret_access_key_file, or neither',
+  });
+
+/** SFTP settings of a repository (a NAS); user, host and path live in its url. */
+export const SftpSettingsSchema = z.strictObject({
+  key_file: z.string().min(1).optional(),
+  key_passphrase_file: z.string().min(1).optional(),
+  password_file: z.string().min(1).optional(),
+  known_hosts: z.string().min(1).optional(),
+  host_fingerprint: z.string().regex(/^SHA256:[A-Za-z0-9+/=]+$/, 'host_fingerprint looks like SHA256:base64').optional(),
+});
+
 export const RepositorySchema = z.strictObject({
   url: z.string().min(1),
   password_file: z.string().min(1).optional(),
+  s3: S3SettingsSchema.optional(),
+  sftp: SftpSettingsSchema.optional(),
   /** Names of repositories every backup to this one is copied to when it finishes. */
   copy_to: z.array(z.string().min(1)).default([]),
 });

@@ -2,8 +2,19 @@ import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { Backend } from './backend.js';
 
+/** Per-repository settings from the config, for the backends that have any. */
+export interface BackendOptions {
+  s3?: import('./s3.factory.js').S3RepositoryOptions;
+  /** Variables layered over the process environment for this backend (SFTP key and host key settings). */
+  env?: Record<string, string>;
+}
+
 /** Builds a backend from the part of the URL after `scheme:`. */
-type BackendFactory = (rest: string) => Promise<Backend>;
+type BackendFactory = (rest: string, opts: BackendOptions) => Promise<Backend>;
+
+function envOf(opts: BackendOptions): NodeJS.ProcessEnv {
+  return opts.env ? { ...process.env, ...opts.env } : process.env;
+}
 
 /**
  * Scheme → factory. Modules load lazily (await import) so a local backup never pays for network clients.
@@ -11,10 +22,10 @@ type BackendFactory = (rest: string) => Promise<Backend>;
  */
 const FACTORIES: Readonly<Record<string, BackendFactory>> = {
   local: async (rest) => new (await import('./local.js')).LocalBackend(localPath(rest)),
-  s3: async (rest) => (await import('./s3.factory.js')).openS3Backend(rest),
+  s3: async (rest, opts) => (await import('./s3.factory.js')).openS3Backend(rest, envOf(opts), opts.s3 ?? {}),
   // Retries wrap the backend rather than living in it (the S3 factory applies the same wrapper).
-  sftp: async (rest) => (await import('./retry.js')).withRetry(await (await import('./remote.factories.js')).openSftpBackend(rest)),
-  rclone: async (rest) => (await import('./retry.js')).withRetry(await (await import('./remote.factories.js')).openRcloneBackend(rest)),
+  sftp: async (rest, opts) => (await import('./retry.js')).withRetry(await (await import('./remote.factories.js')).openSftpBackend(rest, envOf(opts))),
+  rclone: async (rest, opts) => (await import('./retry.js')).withRetry(await (await import('./remote.factories.js')).openRcloneBackend(rest, envOf(opts))),
 };
 
 /**
@@ -34,17 +45,17 @@ function localPath(path: string): string {
  * `s3:`, `sftp:`, `rclone:`. The backend is only constructed; nothing is
  * created or checked on storage here.
  */
-export async function openBackend(url: string): Promise<Backend> {
-  const backend = await openPlain(url);
+export async function openBackend(url: string, opts: BackendOptions = {}): Promise<Backend> {
+  const backend = await openPlain(url, opts);
   const killAfter = Number(process.env.OWB_FAULT_KILL_AFTER_WRITES ?? 0);
   if (killAfter > 0) return (await import('./kill-after-writes.js')).killAfterWrites(backend, killAfter);
   return backend;
 }
 
-async function openPlain(url: string): Promise<Backend> {
+async function openPlain(url: string, opts: BackendOptions): Promise<Backend> {
   if (url.trim() === '') throw new UsageError('no repository given: use --repo or OWB_REPOSITORY');
   const match = SCHEME.exec(url);
-  if (match === null) return FACTORIES.local!(url);
+  if (match === null) return FACTORIES.local!(url, opts);
   const scheme = match[1]!.toLowerCase();
   const factory = Object.hasOwn(FACTORIES, scheme) ? FACTORIES[scheme] : undefined;
   if (factory === undefined) {
@@ -54,5 +65,5 @@ async function openPlain(url: string): Promise<Backend> {
         'for a local folder whose name contains ":", write local:PATH',
     );
   }
-  return factory(url.slice(match[0].length));
+  return factory(url.slice(match[0].length), opts);
 }

@@ -5,7 +5,7 @@ import { OwbError, UsageError } from '../../errors.js';
 import { redactUrl, runDoctor, type DoctorItem, type DoctorRepo } from '../../jobs/doctor.js';
 import { findConfigFile } from '../../jobs/schedule-install.js';
 import { stateDirOf } from '../../jobs/source.js';
-import type { CliContext } from '../context.js';
+import type { CliContext, RepoTarget } from '../context.js';
 
 interface DoctorFlags {
   container?: string;
@@ -37,7 +37,7 @@ export function registerDoctor(program: Command, ctx: () => CliContext): void {
         ...(configText !== undefined ? { configText } : {}),
         source: { ...(container ? { container } : {}), ...(dataDir ? { dataDir } : {}), ...(src.staging_dir ? { stagingDir: src.staging_dir } : {}) },
         repos: await reposToCheck(c),
-        withRepo: (r, fn) => c.withRepoAt(r, 'none', fn),
+        withRepo: (r, fn) => c.withRepoAt(r as DoctorRepo & RepoTarget, 'none', fn),
         extraSecretFiles: c.globals.passwordFile ? [{ label: '--password-file', path: c.globals.passwordFile }] : [],
       });
       const fails = report.items.filter((i) => i.status === 'FAIL').length;
@@ -50,10 +50,8 @@ export function registerDoctor(program: Command, ctx: () => CliContext): void {
 /** Every repository of the config, plus the one --repo / OWB_REPOSITORY / default_repository names when it is not among them. */
 async function reposToCheck(c: CliContext): Promise<DoctorRepo[]> {
   const cfg = await c.config();
-  const out: DoctorRepo[] = Object.keys(cfg.repositories).map((name) => {
-    const r = cfg.repositories[name]!;
-    return { label: name, name, url: r.url, copyTo: r.copy_to, ...(r.password_file ? { passwordFile: r.password_file } : {}) };
-  });
+  const out: (DoctorRepo & RepoTarget)[] = [];
+  for (const name of Object.keys(cfg.repositories)) out.push({ ...(await c.resolveRepo(name)), label: name });
   const given = c.globals.repo ?? c.env.OWB_REPOSITORY ?? cfg.default_repository;
   if (given !== undefined && !(given in cfg.repositories) && !out.some((r) => r.url === given)) {
     out.push({ ...(await c.resolveRepo(given)), label: redactUrl(given) });
