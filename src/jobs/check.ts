@@ -1,4 +1,5 @@
-import { DamagedRepoError, isNotFound } from '../errors.js';
+import { randomInt } from 'node:crypto';
+import { DamagedRepoError, isNotFound, UsageError } from '../errors.js';
 import { sha256Hex } from '../repo/crypto.js';
 import type { IndexFileJson } from '../repo/index-file.js';
 import { parsePackHeader } from '../repo/pack-format.js';
@@ -11,6 +12,8 @@ import { BlobWorkerPool } from '../repo/worker-pool.js';
 export interface CheckOptions {
   /** Download every pack and verify every blob. */
   readData?: boolean;
+  /** Read only a subset of packs: `n%` (random), or `k/n` (the k-th of n fixed groups, so n runs cover all). */
+  readDataSubset?: string;
   onProgress?: (p: { step: string; done: number; total: number }) => void;
 }
 
@@ -87,6 +90,7 @@ export async function runCheck(repo: Repository, opts: CheckOptions = {}): Promi
   }
 
   if (opts.readData) await readAllPacks(repo, [...stored.keys()], res);
+  else if (opts.readDataSubset) await readAllPacks(repo, selectSubset([...stored.keys()], opts.readDataSubset), res);
   return res;
 }
 
@@ -147,4 +151,28 @@ function verifyBlob(pool: BlobWorkerPool, id: string, sealed: Buffer): Promise<B
   return pool.decode(id, Buffer.from(sealed)).catch((e: unknown) => {
     throw e instanceof DamagedRepoError ? e : new DamagedRepoError((e as Error).message);
   });
+}
+
+/** Picks the packs of a `--read-data-subset` (`n%` at random, or group `k/n` by pack id). */
+export function selectSubset(packs: string[], spec: string): string[] {
+  const pct = /^(\d+(?:\.\d+)?)%$/.exec(spec);
+  if (pct) {
+    const share = Number(pct[1]) / 100;
+    if (!(share > 0 && share <= 1)) throw new UsageError('--read-data-subset takes a percentage above 0 and up to 100');
+    const want = Math.max(1, Math.ceil(packs.length * share));
+    const shuffled = [...packs];
+    for (let i = shuffled.length - 1; i > 0; i--) {
+      const j = randomInt(i + 1);
+      [shuffled[i], shuffled[j]] = [shuffled[j]!, shuffled[i]!];
+    }
+    return shuffled.slice(0, Math.min(want, packs.length));
+  }
+  const group = /^(\d+)\/(\d+)$/.exec(spec);
+  if (group) {
+    const k = Number(group[1]);
+    const n = Number(group[2]);
+    if (!(n >= 1 && k >= 1 && k <= n)) throw new UsageError('--read-data-subset k/n needs 1 <= k <= n');
+    return packs.filter((id) => Number.parseInt(id.slice(0, 8), 16) % n === k - 1);
+  }
+  throw new UsageError('--read-data-subset takes n% or k/n');
 }

@@ -9,7 +9,8 @@ export function registerCheck(program: Command, ctx: () => CliContext): void {
     .command('check')
     .description('verify the repository structure; --read-data also reads and verifies every byte')
     .option('--read-data', 'download every pack and verify every blob')
-    .action(async (flags: { readData?: boolean }) => {
+    .option('--read-data-subset <n%|k/n>', 'read only some packs: a random n%, or group k of n (n runs cover everything)')
+    .action(async (flags: { readData?: boolean; readDataSubset?: string }) => {
       const c = ctx();
       let lastResult: Awaited<ReturnType<typeof runCheck>> | undefined;
       const res = await c.recorded(
@@ -17,7 +18,7 @@ export function registerCheck(program: Command, ctx: () => CliContext): void {
         (log) =>
           c.withRepo('shared', async (repo) => {
             const done = log.step(flags.readData ? 'check --read-data' : 'check');
-            const r = await runCheck(repo, { readData: !!flags.readData });
+            const r = await runCheck(repo, { readData: !!flags.readData, ...(flags.readDataSubset ? { readDataSubset: flags.readDataSubset } : {}) });
             lastResult = r;
             done(r.errors.length === 0 ? 'no errors' : { ok: false, detail: `${r.errors.length} error(s): ${r.errors[0]}` });
             if (r.errors.length > 0) throw new OwbError(`check found ${r.errors.length} error(s): ${r.errors[0]}`);
