@@ -50,14 +50,18 @@ export async function runPrune(repo: Repository, opts: PruneOptions = {}): Promi
   step('loading index');
   const oldIndexFiles = (await repo.backend.list('index')).map((f) => f.name);
   await repo.loadIndex();
+  // Every indexed pack must exist before anything is judged unused: a missing one means damage, and
+  // reading its trees would fail half-way with a less useful message.
+  step('planning');
+  const stored = new Map((await repo.backend.list('data')).map((f) => [f.name, f.size]));
+  for (const id of repo.index.packIds()) {
+    if (!stored.has(id)) throw new DamagedRepoError(`pack ${id.slice(0, 12)} is indexed but missing; refusing to prune (run "owb check")`);
+  }
   step('finding data in use');
   const used = await collectUsedBlobs(repo);
   for (const id of used) {
     if (!repo.index.has(id)) throw new DamagedRepoError(`blob ${id.slice(0, 12)} is needed but missing; refusing to prune (run "owb check")`);
   }
-
-  step('planning');
-  const stored = new Map((await repo.backend.list('data')).map((f) => [f.name, f.size]));
   const plans = packPlans(repo, used, stored);
   const orphans = [...stored.keys()].filter((id) => !plans.has(id));
   const res: PruneResult = {

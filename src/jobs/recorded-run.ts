@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { OwbConfig } from '../config/schema.js';
 import { ExitCode, OwbError } from '../errors.js';
@@ -45,7 +46,15 @@ export async function withRunRecord<T>(
   report: (value: T) => RunReport,
 ): Promise<T> {
   const redactor = new Redactor(opts.secrets());
-  const log = await RunLog.start({ dir: opts.cfg.logs.dir, job: opts.job, redactor });
+  let log: RunLog;
+  try {
+    log = await RunLog.start({ dir: opts.cfg.logs.dir, job: opts.job, redactor });
+  } catch (err) {
+    // The record must never stop the job: an unwritable log folder falls back to a private temp folder.
+    const fallback = join(tmpdir(), `owb-logs-${process.getuid?.() ?? 'user'}`);
+    opts.onWarning(`log folder ${opts.cfg.logs.dir} is not writable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); this run's report goes to ${fallback}`);
+    log = await RunLog.start({ dir: fallback, job: opts.job, redactor });
+  }
   const notifier = new Notifier(opts.cfg.notify, { redactor });
   const warnAll = (ws: string[]): void => ws.forEach((w) => opts.onWarning(w));
   warnAll(await notifier.send('start', { job: opts.job, host: log.host, summary: `${opts.job} started`, runId: log.runId }));

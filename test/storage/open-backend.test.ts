@@ -53,10 +53,32 @@ describe('openBackend', () => {
     expect((await usageError('local:')).message).toMatch(/needs a path/);
   });
 
-  it('announces s3, sftp and rclone as not available yet', async () => {
-    expect((await usageError('s3:s3.amazonaws.com/bucket')).message).toBe('the s3 backend is not available yet');
-    expect((await usageError('sftp:user@host:/srv/repo')).message).toBe('the sftp backend is not available yet');
-    expect((await usageError('rclone:remote:path')).message).toBe('the rclone backend is not available yet');
+  it('opens sftp: and rclone: lazily (no connection until used), naming the place without credentials', async () => {
+    const sftp = await openBackend('sftp:user@nas.example:/srv/repo');
+    expect(sftp.location).toContain('nas.example');
+    await sftp.close();
+    const rclone = await openBackend('rclone:remote:path/repo');
+    expect(rclone.location).toContain('remote:path/repo');
+    await rclone.close();
+  });
+
+  it('refuses an s3: custom endpoint without credentials before sending anything', async () => {
+    const saved = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
+    delete process.env.AWS_ACCESS_KEY_ID;
+    delete process.env.AWS_SECRET_ACCESS_KEY;
+    try {
+      const s3 = await openBackend('s3:http://127.0.0.1:9/bucket');
+      const err = await s3.list('keys').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(UsageError);
+      expect((err as Error).message).toMatch(/no credentials for http:\/\/127\.0\.0\.1:9/);
+      await s3.close();
+    } finally {
+      if (saved.id !== undefined) process.env.AWS_ACCESS_KEY_ID = saved.id;
+      if (saved.secret !== undefined) process.env.AWS_SECRET_ACCESS_KEY = saved.secret;
+    }
   });
 
   it('rejects unknown schemes by name, without echoing the rest of the URL', async () => {
