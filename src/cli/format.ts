@@ -1,17 +1,7 @@
 /** Human formatting helpers for the CLI. */
 
-const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+export { formatBytes } from '../util/format-bytes.js';
 
-/** 1536 → "1.50 KiB". */
-export function formatBytes(n: number): string {
-  let v = n;
-  let u = 0;
-  while (Math.abs(v) >= 1024 && u < UNITS.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${v} B` : `${v.toFixed(2)} ${UNITS[u]}`;
-}
 
 /** Seconds → "1:02:03" or "2:03". */
 export function formatDuration(seconds: number): string {

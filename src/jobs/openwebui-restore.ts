@@ -15,6 +15,7 @@ import { runOpenWebuiBackup } from './openwebui-backup.js';
 import { runRestore } from './restore.js';
 import { findNode, readNode } from './snapshot-file.js';
 import type { ResolvedSource } from './source.js';
+import { pathExists } from '../util/path-exists.js';
 
 /** Parts of a deployment that `--only` can pick. */
 export const RESTORE_PARTS = ['db', 'uploads', 'vector', 'secret'] as const;
@@ -100,7 +101,7 @@ export async function runOpenWebuiRestore(repo: Repository, snap: Snapshot, opts
 
     step('verifying the restored data');
     const stagedDb = join(stagedData, 'webui.db');
-    if (parts.has('db') && (await exists(stagedDb))) {
+    if (parts.has('db') && (await pathExists(stagedDb))) {
       const problems = await verifyDatabase(stagedDb, manifest);
       if (problems.length > 0) throw new OwbError(`the restored database does not match its snapshot: ${problems[0]}`);
       result.rewrittenPaths = await rewriteFilePaths(stagedDb, manifest.app_data_dir, dep.appDataDir);
@@ -108,7 +109,7 @@ export async function runOpenWebuiRestore(repo: Repository, snap: Snapshot, opts
 
     step('swapping the restored data in');
     await mkdir(aside, { mode: 0o700 });
-    const incoming = (await exists(stagedData)) ? await readdir(stagedData) : [];
+    const incoming = (await pathExists(stagedData)) ? await readdir(stagedData) : [];
     const outgoing = new Set(incoming);
     if (parts.has('db')) DB_SIDE_FILES.forEach((f) => outgoing.add(f)); // stale WAL must never meet a new db
     if (full) {
@@ -117,7 +118,7 @@ export async function runOpenWebuiRestore(repo: Repository, snap: Snapshot, opts
     }
     for (const name of outgoing) {
       const live = join(dep.dataDir, name);
-      if (await exists(live)) {
+      if (await pathExists(live)) {
         await rename(live, join(aside, name));
         swaps.push({ live, aside: join(aside, name) });
       }
@@ -197,7 +198,7 @@ async function restoreSecret(
   warn: (m: string) => void,
 ): Promise<OpenWebuiRestoreResult['secretKey']> {
   const file = join(staging, 'secret', '.webui_secret_key');
-  if (!(await exists(file))) return 'not in snapshot';
+  if (!(await pathExists(file))) return 'not in snapshot';
   const key = await readFile(file);
   if (dep.env.WEBUI_SECRET_KEY !== undefined && dep.env.WEBUI_SECRET_KEY !== key.toString('utf8')) {
     warn('this deployment sets WEBUI_SECRET_KEY in its environment, which wins over the key file: set it to the restored key');
@@ -219,14 +220,6 @@ async function rollBack(swaps: { live: string; aside: string }[], warn: (m: stri
   swaps.length = 0;
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await lstat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function nonEmpty(dir: string): Promise<boolean> {
   try {
@@ -241,7 +234,7 @@ export async function missingRestoredUploads(filePaths: string[], appDataDir: st
   const out: string[] = [];
   for (const p of filePaths) {
     const host = hostPathOf(p, appDataDir, restoredDataDir);
-    if (host !== undefined && !(await exists(host))) out.push(p);
+    if (host !== undefined && !(await pathExists(host))) out.push(p);
   }
   return out;
 }

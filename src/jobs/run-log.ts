@@ -10,6 +10,7 @@ import { link, lstat, mkdir, open, readdir, rename, unlink } from 'node:fs/promi
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Redactor } from './redact.js';
+import { formatBytes } from '../util/format-bytes.js';
 
 /** The JSON-lines file in the log directory. */
 export const JSONL_NAME = 'owb.jsonl';
@@ -283,18 +284,6 @@ function valueText(key: string, v: RunValue): string {
   return String(v);
 }
 
-const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-
-/** 1536 → "1.50 KiB". */
-export function formatBytes(n: number): string {
-  let v = n;
-  let u = 0;
-  while (Math.abs(v) >= 1024 && u < UNITS.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${v} B` : `${v.toFixed(2)} ${UNITS[u]}`;
-}
 
 /** 0.4113 → "0.411 s", 125.5 → "2m 05.5s", 3723 → "1h 02m 03s". */
 export function formatSeconds(s: number): string {

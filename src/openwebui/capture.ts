@@ -8,6 +8,7 @@ import { inspectSqlite, missingUploads, type DatabaseFacts, type OpenWebuiManife
 import { parsePgUrl, startPgDump } from './postgres.js';
 import { backupSqlite, sqliteFingerprint } from './sqlite-copy.js';
 import { copyTreePass, type CopyState } from './tree-copy.js';
+import { pathExists } from '../util/path-exists.js';
 
 /** One item of the snapshot layout (same shape as jobs' LayoutEntry; openwebui/ knows no repository). */
 export interface CapturedItem {
@@ -73,9 +74,9 @@ async function capture(dep: Deployment, opts: CaptureOptions, staging: string, c
   const engine = databaseEngine(dep.env);
   const webuiDb = join(dep.dataDir, 'webui.db');
   const chromaDb = join(dep.dataDir, 'vector_db', 'chroma.sqlite3');
-  const hasWebuiDb = engine === 'sqlite' && (await exists(webuiDb));
-  const hasVector = await exists(join(dep.dataDir, 'vector_db'));
-  const hasChroma = await exists(chromaDb);
+  const hasWebuiDb = engine === 'sqlite' && (await pathExists(webuiDb));
+  const hasVector = await pathExists(join(dep.dataDir, 'vector_db'));
+  const hasChroma = await pathExists(chromaDb);
   const stagedVector = join(staging, 'vector_db');
   const skipSqlite = (rel: string): boolean => SQLITE_SIDE.test(`vector_db/${rel}`);
 
@@ -195,7 +196,7 @@ async function captureSecret(
       await writeFile(dest, data, { mode: 0o600 });
       return { captured: true, source: 'file' };
     }
-  } else if (dep.secretKeyFile && (await exists(dep.secretKeyFile))) {
+  } else if (dep.secretKeyFile && (await pathExists(dep.secretKeyFile))) {
     await copyFile(dep.secretKeyFile, dest);
     return { captured: true, source: 'file' };
   }
@@ -208,14 +209,6 @@ async function fetchVersionAt(baseUrl: string): Promise<string | undefined> {
   return fetchVersion({ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 80) }).catch(() => undefined);
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await lstat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Fault injection for the always-resume tests, enabled only by environment variables: hold the window
