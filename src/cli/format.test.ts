@@ -17,8 +17,9 @@ describe('formatBytes', () => {
     expect(formatBytes(2 * 1024 ** 4)).toBe('2.00 TiB');
   });
 
-  it('stays in TiB beyond it, and handles negative sizes', () => {
-    expect(formatBytes(3 * 1024 ** 5)).toBe('3072.00 TiB');
+  it('goes up to PiB and stays there, and handles negative sizes', () => {
+    expect(formatBytes(3 * 1024 ** 5)).toBe('3.00 PiB');
+    expect(formatBytes(3 * 1024 ** 6)).toBe('3072.00 PiB');
     expect(formatBytes(-2048)).toBe('-2.00 KiB');
     expect(formatBytes(-5)).toBe('-5 B');
   });
