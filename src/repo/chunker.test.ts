@@ -212,7 +212,7 @@ describe('validateChunkerParams', () => {
   it('accepts the defaults and the small test params', () => {
     expect(() => validateChunkerParams(DEFAULT_CHUNKER_PARAMS)).not.toThrow();
     expect(() => validateChunkerParams(SMALL)).not.toThrow();
-    expect(DEFAULT_CHUNKER_PARAMS).toEqual({ minSize: 512 * KiB, avgSize: 1 * MiB, maxSize: 8 * MiB });
+    expect(DEFAULT_CHUNKER_PARAMS).toEqual({ minSize: 256 * KiB, avgSize: 512 * KiB, maxSize: 4 * MiB });
   });
 
   it.each([
@@ -242,9 +242,12 @@ describe('validateChunkerParams', () => {
 describe('cutMaskBits', () => {
   const withSpread = (d: number): ChunkerParams => ({ minSize: 64, avgSize: 64 + d, maxSize: 2 ** 30 });
 
-  it('is 19 for the defaults (mask 0xFFFFE000) and 16 for the small test params', () => {
-    expect(cutMaskBits(DEFAULT_CHUNKER_PARAMS)).toBe(19);
-    expect((-1 << (32 - cutMaskBits(DEFAULT_CHUNKER_PARAMS))) >>> 0).toBe(0xffffe000);
+  it('is 18 for the defaults (mask 0xFFFFC000), 19 for the spec params 512K/1M/8M and 16 for the small test params', () => {
+    expect(cutMaskBits(DEFAULT_CHUNKER_PARAMS)).toBe(18);
+    expect((-1 << (32 - cutMaskBits(DEFAULT_CHUNKER_PARAMS))) >>> 0).toBe(0xffffc000);
+    const spec = { minSize: 512 * KiB, avgSize: MiB, maxSize: 8 * MiB };
+    expect(cutMaskBits(spec)).toBe(19);
+    expect((-1 << (32 - cutMaskBits(spec))) >>> 0).toBe(0xffffe000);
     expect(cutMaskBits(SMALL)).toBe(16); // log2(48 KiB) = 15.58
     expect(cutMaskBits({ minSize: 100, avgSize: 1300, maxSize: 6007 })).toBe(10); // log2(1200) = 10.23
   });
@@ -332,7 +335,7 @@ describe('cut points', () => {
     expect(chunkBuffer(xs16k, p, g)).toEqual(naiveChunkLengths(xs16k, p, naiveGear(seed)));
     expect(chunkBuffer(xs16k, p, g)).toEqual(SPEC_XS_16K);
     expect(chunkBuffer(new Uint8Array(20000), p, g)).toEqual([4096, 4096, 4096, 4096, 3616]);
-    expect(chunkBuffer(specXs(24 * MiB), DEFAULT_CHUNKER_PARAMS, g)).toEqual(SPEC_XS_24M);
+    expect(chunkBuffer(specXs(24 * MiB), { minSize: 512 * KiB, avgSize: MiB, maxSize: 8 * MiB }, g)).toEqual(SPEC_XS_24M);
   });
 
   // Most bounds make (max - min) not a multiple of 4, so cuts at maxSize exercise the unrolled loop's tail; the
