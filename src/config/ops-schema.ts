@@ -14,13 +14,15 @@ export type NotifyEvent = z.infer<typeof NotifyEventSchema>;
 
 /** The state directory for owb: $XDG_STATE_HOME/owb (~/.local/state/owb), or /var/lib/owb as root. */
 export function defaultStateDir(env: NodeJS.ProcessEnv = process.env, uid: number | undefined = process.getuid?.()): string {
+  // XDG_STATE_HOME wins even for root, as in docker/markers.ts, so markers and staging agree.
+  if (env.XDG_STATE_HOME) return join(env.XDG_STATE_HOME, 'owb');
   if (uid === 0) return '/var/lib/owb';
-  return join(env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'owb');
+  return join(homedir(), '.local', 'state', 'owb');
 }
 
 /** Where run logs go by default: <state dir>/logs, or /var/log/owb as root (where admins look first). */
 export function defaultLogDir(env: NodeJS.ProcessEnv = process.env, uid: number | undefined = process.getuid?.()): string {
-  if (uid === 0) return '/var/log/owb';
+  if (uid === 0 && !env.XDG_STATE_HOME) return '/var/log/owb';
   return join(defaultStateDir(env, uid), 'logs');
 }
 

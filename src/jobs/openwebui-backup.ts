@@ -35,6 +35,7 @@ export interface OpenWebuiBackupResult extends BackupResult {
  * `/postgres`, and the manifest. The staging copy is always removed.
  */
 export async function runOpenWebuiBackup(repo: Repository, opts: OpenWebuiBackupOptions): Promise<OpenWebuiBackupResult> {
+  const started = Date.now();
   const capture = await captureDeployment(opts.deployment, {
     stagingRoot: opts.stagingRoot,
     quiesce: opts.quiesce,
@@ -57,8 +58,8 @@ export async function runOpenWebuiBackup(repo: Repository, opts: OpenWebuiBackup
       ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     });
-    await capture.streamsDone;
-    return { ...result, warnings: [...capture.manifest.warnings, ...result.warnings], manifest: capture.manifest, downtimeS: capture.manifest.quiesce.downtime_s };
+    // The whole run, capture included (runBackup times only the archiving).
+    return { ...result, durationS: (Date.now() - started) / 1000, warnings: [...capture.manifest.warnings, ...result.warnings], manifest: capture.manifest, downtimeS: capture.manifest.quiesce.downtime_s };
   } finally {
     await capture.cleanup();
   }

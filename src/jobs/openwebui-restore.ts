@@ -83,6 +83,7 @@ export async function runOpenWebuiRestore(repo: Repository, snap: Snapshot, opts
   const aside = join(dep.dataDir, `.owb-previous-${tag}`);
   const swaps: { live: string; aside: string }[] = [];
   let handle: QuiesceHandle | undefined;
+  let startedByUs = false;
   let downtimeMs = 0;
   const result: OpenWebuiRestoreResult = { snapshotId: snap.id, restored: [], rewrittenPaths: 0, secretKey: 'not selected', downtimeS: 0, ...(safetySnapshotId ? { safetySnapshotId } : {}) };
   try {
@@ -142,6 +143,12 @@ export async function runOpenWebuiRestore(repo: Repository, snap: Snapshot, opts
     if (handle) {
       step(`starting ${dep.container!.name}`);
       downtimeMs = (await handle.resume()).downtimeMs;
+      // A container that was not running (a new one on an empty volume, the disaster case) is started
+      // too: the point of the restore is a working deployment.
+      if (handle.action === 'none') {
+        await docker!.api.getContainer(dep.container!.id).start();
+        startedByUs = true;
+      }
     }
     if (dep.container && docker && dep.baseUrl) {
       step('waiting for /health');
@@ -153,10 +160,14 @@ export async function runOpenWebuiRestore(repo: Repository, snap: Snapshot, opts
     swaps.length = 0;
   } catch (err) {
     await rollBack(swaps, warn);
-    if (handle) {
-      // Stopped for the swap, or started on the new data and unhealthy: bring it back on the old data.
-      if (handle.downtimeMs !== undefined && dep.container && docker) {
-        await docker.api.getContainer(dep.container.id).restart().catch((e: Error) => warn(`could not restart ${dep.container!.name}: ${e.message}`));
+    if (handle && dep.container && docker) {
+      const c = docker.api.getContainer(dep.container.id);
+      if (handle.action === 'none') {
+        // It was not running before: leave it stopped, as the user had it.
+        if (startedByUs) await c.stop().catch((e: Error) => warn(`could not stop ${dep.container!.name}: ${e.message}`));
+      } else if (handle.downtimeMs !== undefined) {
+        // Started on the new data and unhealthy: restart it on the old data.
+        await c.restart().catch((e: Error) => warn(`could not restart ${dep.container!.name}: ${e.message}`));
       } else {
         await handle.resume().catch((e: Error) => warn(`could not start ${dep.container!.name}: ${e.message}`));
       }

@@ -5,7 +5,7 @@ import { fetchVersion, readContainerFile, withQuiesced, type DockerClient, type 
 import { databaseEngine, vectorStoreCaptured, type Deployment } from './deployment.js';
 import { SECRET_KEY_PATH_IN_IMAGE } from './locate.js';
 import { inspectSqlite, missingUploads, type DatabaseFacts, type OpenWebuiManifest } from './manifest.js';
-import { parsePgUrl, startPgDump } from './postgres.js';
+import { inspectPostgres, parsePgUrl, pgDumpStream } from './postgres.js';
 import { backupSqlite, sqliteFingerprint } from './sqlite-copy.js';
 import { copyTreePass, type CopyState } from './tree-copy.js';
 import { pathExists } from '../util/path-exists.js';
@@ -40,8 +40,6 @@ export interface CaptureOptions {
 export interface Capture {
   items: CapturedItem[];
   manifest: OpenWebuiManifest;
-  /** Settles when a streamed dump has finished; await it after archiving. */
-  streamsDone: Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -55,7 +53,8 @@ const SQLITE_SIDE = /^(webui\.db|vector_db\/chroma\.sqlite3)(-wal|-shm|-journal)
  */
 export async function captureDeployment(dep: Deployment, opts: CaptureOptions): Promise<Capture> {
   await mkdir(opts.stagingRoot, { recursive: true, mode: 0o700 });
-  const staging = await mkdtemp(join(opts.stagingRoot, 'capture-'));
+  await removeDeadStaging(opts.stagingRoot);
+  const staging = await mkdtemp(join(opts.stagingRoot, `capture-${process.pid}-`));
   const cleanup = (): Promise<void> => rm(staging, { recursive: true, force: true });
   try {
     return await capture(dep, opts, staging, cleanup);
@@ -104,6 +103,7 @@ async function capture(dep: Deployment, opts: CaptureOptions, staging: string, c
   };
   let mode: QuiesceMode = opts.quiesce;
   let downtimeMs = 0;
+  let quiesced = false;
   if (dep.container && opts.docker && mode !== 'none') {
     const docker = opts.docker;
     const containerName = dep.container.name;
@@ -115,13 +115,16 @@ async function capture(dep: Deployment, opts: CaptureOptions, staging: string, c
       opts.onEvent?.('container_up', { container: containerName });
     });
     downtimeMs = res.downtimeMs;
+    // A container that was not running needed no window: nothing could write.
     if (res.action === 'none') mode = 'none';
+    else quiesced = true;
   } else {
-    if (mode !== 'none') warn(dep.container ? 'no Docker connection: copied without quiescing' : 'no container to quiesce: copied the live folder (SQLite files through the backup API)');
+    if (mode !== 'none') warn(dep.container ? 'no Docker connection: copied without quiescing' : `no container to quiesce: copied the live folder${hasWebuiDb || hasChroma ? ' (SQLite files through the backup API)' : ''}`);
     mode = 'none';
     await phase2();
   }
-  if (mode === 'none') warn('quiesce: none — the vector store was copied while Open WebUI may have been writing to it');
+  const running = dep.container ? dep.container.running : true;
+  if (!quiesced && running && hasVector) warn('quiesce: none — the vector store was copied while Open WebUI may have been writing to it');
 
   const secret = await captureSecret(dep, opts, staging, warn);
   const facts: DatabaseFacts | undefined = hasWebuiDb ? await inspectSqlite(join(staging, 'webui.db')) : undefined;
@@ -140,32 +143,22 @@ async function capture(dep: Deployment, opts: CaptureOptions, staging: string, c
   }
   if (secret.captured) items.push({ target: SNAPSHOT_SECRET_FILE, source: join(staging, 'secret', '.webui_secret_key') });
 
-  let streamsDone: Promise<void> = Promise.resolve();
+  let pgFacts: Awaited<ReturnType<typeof inspectPostgres>> | undefined;
   if (engine === 'postgresql') {
     const conn = parsePgUrl(dep.env.DATABASE_URL!);
-    let started: { stream: Readable; done: Promise<void> } | undefined;
-    items.push({
-      target: SNAPSHOT_PG_DUMP,
-      stream: () => {
-        started = startPgDump(conn);
-        return started.stream;
-      },
-    });
-    streamsDone = Promise.resolve().then(async () => {
-      if (!started) throw new Error('the database dump never started');
-      await started.done;
-    });
+    pgFacts = await inspectPostgres(conn);
+    items.push({ target: SNAPSHOT_PG_DUMP, stream: () => pgDumpStream(conn) });
   }
 
   const version = dep.baseUrl ? await fetchVersionAt(dep.baseUrl) : undefined;
   const manifest: OpenWebuiManifest = {
     format: 1,
     ...(version ? { version } : {}),
-    ...(facts?.alembicRevision ? { alembic_revision: facts.alembicRevision } : {}),
+    ...((facts ?? pgFacts)?.alembicRevision ? { alembic_revision: (facts ?? pgFacts)!.alembicRevision! } : {}),
     database: { engine, captured_as: engine === 'postgresql' ? 'pg_dump' : hasWebuiDb ? 'sqlite-backup' : 'none' },
     vector_db: { type: (dep.env.VECTOR_DB ?? 'chroma').toLowerCase(), captured: vectorStoreCaptured(dep.env) },
     storage_provider: (dep.env.STORAGE_PROVIDER ?? 'local').toLowerCase(),
-    table_rows: facts?.tableRows ?? {},
+    table_rows: facts?.tableRows ?? pgFacts?.tableRows ?? {},
     integrity_check: facts?.integrityCheck ?? (engine === 'postgresql' ? 'not applicable (PostgreSQL)' : 'no database'),
     foreign_key_violations: facts?.foreignKeyViolations ?? 0,
     uploads: { referenced: facts?.filePaths.length ?? 0, missing },
@@ -175,7 +168,7 @@ async function capture(dep: Deployment, opts: CaptureOptions, staging: string, c
     ...(dep.container ? { image: dep.container.image } : {}),
     warnings,
   };
-  return { items, manifest, streamsDone, cleanup };
+  return { items, manifest, cleanup };
 }
 
 async function captureSecret(
@@ -218,4 +211,20 @@ async function faultInjection(): Promise<void> {
   const hold = Number(process.env.OWB_FAULT_HOLD_WINDOW_MS ?? 0);
   if (hold > 0) await new Promise((r) => setTimeout(r, hold));
   if (process.env.OWB_FAULT_FAIL_IN_WINDOW === '1') throw new Error('injected failure inside the backup window');
+}
+
+/**
+ * Staging copies hold unencrypted databases: remove those left by owb processes that died (kill -9), and
+ * never one of a live process (another backup may be running).
+ */
+async function removeDeadStaging(root: string): Promise<void> {
+  for (const name of await readdir(root).catch(() => [] as string[])) {
+    const m = /^capture-(\d+)-/.exec(name);
+    if (!m) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') await rm(join(root, name), { recursive: true, force: true });
+    }
+  }
 }

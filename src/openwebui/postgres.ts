@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { OwbError } from '../errors.js';
 
 /** Connection settings split out of a DATABASE_URL so that the password travels in the env, never argv. */
@@ -34,10 +34,45 @@ function pgEnv(c: PgConnection): NodeJS.ProcessEnv {
   return env;
 }
 
-/** A running pg_dump -Fc whose stdout is the dump; `done` rejects with a one-line error on failure. */
-export function startPgDump(c: PgConnection): { stream: Readable; done: Promise<void> } {
-  const child = spawn('pg_dump', ['-Fc', '--no-password'], { env: pgEnv(c), stdio: ['ignore', 'pipe', 'pipe'] });
-  return { stream: child.stdout, done: waitFor(child, 'pg_dump') };
+/**
+ * The output of `pg_dump -Fc` as a stream that only ends once pg_dump has exited successfully, and fails
+ * with pg_dump's one-line error otherwise, so a failed dump can never be stored as a complete one.
+ */
+export function pgDumpStream(c: PgConnection): Readable {
+  return Readable.from(
+    (async function* () {
+      const child = spawn('pg_dump', ['-Fc', '--no-password'], { env: pgEnv(c), stdio: ['ignore', 'pipe', 'pipe'] });
+      const done = waitFor(child, 'pg_dump');
+      done.catch(() => undefined); // awaited below, after stdout ends
+      for await (const chunk of child.stdout!) yield chunk as Buffer;
+      await done;
+    })(),
+  );
+}
+
+/** Runs a query with psql and returns its rows as tab-separated fields (password in the env). */
+export async function psqlRows(c: PgConnection, sql: string): Promise<string[][]> {
+  const child = spawn('psql', ['-X', '-At', '-F', '\t', '--no-password', '-v', 'ON_ERROR_STOP=1', '-c', sql], {
+    env: pgEnv(c),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  await waitFor(child, 'psql');
+  return out.split('\n').filter((l) => l !== '').map((l) => l.split('\t'));
+}
+
+/** Facts for the manifest from a live PostgreSQL database: alembic revision and exact row counts. */
+export async function inspectPostgres(c: PgConnection): Promise<{ alembicRevision?: string; tableRows: Record<string, number> }> {
+  const tables = (await psqlRows(c, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")).map((r) => r[0]!);
+  const tableRows: Record<string, number> = {};
+  if (tables.length > 0) {
+    const q = tables.map((t) => `SELECT '${t.replace(/'/g, "''")}', count(*) FROM "${t.replace(/"/g, '""')}"`).join(' UNION ALL ');
+    for (const [t, n] of await psqlRows(c, q)) tableRows[t!] = Number(n);
+  }
+  let alembicRevision: string | undefined;
+  if (tables.includes('alembic_version')) alembicRevision = (await psqlRows(c, 'SELECT version_num FROM alembic_version'))[0]?.[0];
+  return { ...(alembicRevision ? { alembicRevision } : {}), tableRows };
 }
 
 /** Restores a custom-format dump into the database with `pg_restore --clean --if-exists`. */
