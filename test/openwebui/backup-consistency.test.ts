@@ -73,6 +73,9 @@ describe('Open WebUI backup while the stand-in writes', () => {
     expect(b.duration_s).toBeGreaterThan(0);
 
     const target = join(w.dir, 'restored');
+    // `owb snapshots` shows what a restore decision needs: version, schema revision and downtime.
+    const listed = (await w.ok(['snapshots'])).stdout;
+    expect(listed).toMatch(new RegExp(`${b.snapshot_id.slice(0, 8)}.*${String(m.version).replace(/\./g, '\\.')}\\s+${m.alembic_revision}\\s+\\d+\\.\\d\\d s stop`));
     await w.ok(['restore', b.snapshot_id, '--target', target]);
     const db = join(target, 'data', 'webui.db');
     const facts = webuiDbFacts(db);

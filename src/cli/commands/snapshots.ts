@@ -35,9 +35,15 @@ export function registerSnapshots(program: Command, ctx: () => CliContext): void
         c.out.info('no snapshots');
         return;
       }
-      const rows = [['ID', 'Time', 'Host', 'Tags', 'Paths']];
+      // Open WebUI snapshots also show what a restore decision needs: version, schema revision, downtime.
+      const owui = snaps.some((s) => s.openwebui !== undefined);
+      const rows = [['ID', 'Time', 'Host', 'Tags', ...(owui ? ['Open WebUI', 'Schema', 'Downtime'] : []), 'Paths']];
       for (const s of snaps) {
-        rows.push([s.id.slice(0, 8), s.time.replace('T', ' ').slice(0, 19), s.hostname, s.tags.join(','), s.paths.join(', ')]);
+        const m = s.openwebui as { version?: string; alembic_revision?: string; quiesce?: { mode?: string; downtime_s?: number } } | undefined;
+        const extra = owui
+          ? [m?.version ?? (m ? '?' : ''), m?.alembic_revision ?? (m ? '?' : ''), m?.quiesce ? `${(m.quiesce.downtime_s ?? 0).toFixed(2)} s ${m.quiesce.mode ?? ''}`.trim() : '']
+          : [];
+        rows.push([s.id.slice(0, 8), s.time.replace('T', ' ').slice(0, 19), s.hostname, s.tags.join(','), ...extra, s.paths.join(', ')]);
       }
       c.out.info(table(rows));
       c.out.info(`${snaps.length} snapshot${snaps.length === 1 ? '' : 's'}`);
