@@ -28,13 +28,14 @@ const USAGE = `usage: node bench/run.mjs [options]   (or: npm run bench -- [opti
   --keep           keep the last repetition's data, repositories and logs
   --no-write       do not update BENCHMARKS.md (the table still goes to stdout and <workdir>/results/)
   --write          update BENCHMARKS.md even with --peers-only
+  --report-from F  only re-render the report from a saved results file (.bench/results/<stamp>.json)
 `;
 
 // ---------------------------------------------------------------------------------------------------------
 // Options
 
 function parseArgs(argv) {
-  const o = { reps: 3, sizeMiB: 1024, seed: 1, peersOnly: false, workdir: path.join(ROOT, '.bench'), regen: false, keep: false, write: null };
+  const o = { reps: 3, sizeMiB: 1024, seed: 1, peersOnly: false, workdir: path.join(ROOT, '.bench'), regen: false, keep: false, write: null, reportFrom: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -55,10 +56,11 @@ function parseArgs(argv) {
     else if (a === '--keep') o.keep = true;
     else if (a === '--no-write') o.write = false;
     else if (a === '--write') o.write = true;
+    else if (a === '--report-from') o.reportFrom = path.resolve(val());
     else if (a === '--help' || a === '-h') { process.stdout.write(USAGE); process.exit(0); }
     else fail(`unknown option ${a}\n\n${USAGE}`);
   }
-  if (o.write === null) o.write = !o.peersOnly;
+  if (o.write === null) o.write = !o.peersOnly && !o.reportFrom;
   return o;
 }
 
@@ -132,6 +134,24 @@ function machine() {
     sqlite,
     owb,
   };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Machine load while the benchmark runs (the machine is shared: this documents how noisy a run was)
+
+function startLoadSampler() {
+  const samples = { load1: [], cpuPressure: [] };
+  const take = () => {
+    samples.load1.push(os.loadavg()[0]);
+    try {
+      const m = /some avg10=([\d.]+)/.exec(fs.readFileSync('/proc/pressure/cpu', 'utf8'));
+      if (m) samples.cpuPressure.push(Number(m[1]));
+    } catch { /* no PSI on this kernel */ }
+  };
+  take();
+  const timer = setInterval(take, 5000);
+  timer.unref();
+  return { samples, stop: () => { clearInterval(timer); take(); return samples; } };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -394,7 +414,7 @@ function timeCell(xs, reps) {
   return reps > 1 ? `${fmtS(m)} (${fmtS(rg[0]).replace(' s', '')}–${fmtS(rg[1])})` : fmtS(m);
 }
 
-function report(results, opts, info, dataset, command) {
+function report(results, opts, info, dataset, command, finishedAt = new Date().toISOString()) {
   const reps = results.length;
   const get = (tool, phase, key) => results.map((r) => r.tools[tool]?.[phase]?.[key]);
   const tools = ['owb', 'restic'];
@@ -402,7 +422,7 @@ function report(results, opts, info, dataset, command) {
   const col = (tool, f) => (has(tool) ? f(tool) : '—');
   const lines = [];
   const L = (s = '') => lines.push(s);
-  const date = new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
+  const date = finishedAt.slice(0, 16).replace('T', ' ') + ' UTC';
   const cat = dataset.categories;
   const mut = results[0].mutation ?? {};
 
@@ -420,6 +440,14 @@ function report(results, opts, info, dataset, command) {
     `Before the second backup ~1 % changes: a ${fmtBytes(mut.binaryRegionBytes)} region rewritten in the middle of the largest binary file, ` +
     `${fmtBytes(mut.sqliteRowBytesAdded)} of rows appended to the SQLite vector store, ` +
     `${fmtBytes(mut.logBytesAppended)} appended to two logs, ${mut.smallModified} small files modified and ${mut.smallAdded} added.`);
+  const load1 = results.flatMap((r) => r.load?.load1 ?? []);
+  const psi = results.flatMap((r) => r.load?.cpuPressure ?? []);
+  if (load1.length) {
+    L();
+    L(`**Machine load during the run** (sampled every 5 s; other jobs share this machine): 1-minute load average ` +
+      `median ${median(load1).toFixed(1)}, max ${Math.max(...load1).toFixed(1)} on ${info.nproc} CPUs` +
+      (psi.length ? `; CPU pressure (PSI \`some avg10\`) median ${median(psi).toFixed(0)} %, max ${Math.max(...psi).toFixed(0)} %.` : '.'));
+  }
   L();
   L('### Time (wall clock)');
   L();
@@ -498,6 +526,14 @@ function writeBenchmarksMd(section) {
 async function main() {
   const argv = process.argv.slice(2);
   const opts = parseArgs(argv);
+  if (opts.reportFrom) {
+    const saved = JSON.parse(fs.readFileSync(opts.reportFrom, 'utf8'));
+    const section = report(saved.results, saved.opts, saved.info, saved.dataset, saved.command,
+      saved.finishedAt ?? fs.statSync(opts.reportFrom).mtime.toISOString());
+    process.stdout.write(`${section}\n`);
+    if (opts.write) { writeBenchmarksMd(section); log('BENCHMARKS.md updated'); }
+    return;
+  }
   const command = process.env.npm_lifecycle_event === 'bench'
     ? `npm run bench${argv.length ? ' -- ' + argv.join(' ') : ''}`
     : `node bench/run.mjs${argv.length ? ' ' + argv.join(' ') : ''}`;
@@ -526,7 +562,10 @@ async function main() {
   const results = [];
   for (let rep = 1; rep <= opts.reps; rep++) {
     try {
-      results.push(await repetition(rep, opts, baseDir));
+      const sampler = startLoadSampler();
+      const r = await repetition(rep, opts, baseDir);
+      r.load = sampler.stop();
+      results.push(r);
     } catch (e) {
       process.stderr.write(`\n==== benchmark aborted in repetition ${rep} ====\n${e.message}\n`);
       process.stderr.write(`(logs and data kept in ${path.join(opts.workdir, 'run')})\n`);
@@ -535,11 +574,12 @@ async function main() {
   }
   if (!opts.keep) fs.rmSync(path.join(opts.workdir, 'run'), { recursive: true, force: true });
 
-  const section = report(results, opts, info, dataset, command);
+  const finishedAt = new Date().toISOString();
+  const section = report(results, opts, info, dataset, command, finishedAt);
   const resultsDir = path.join(opts.workdir, 'results');
   fs.mkdirSync(resultsDir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  fs.writeFileSync(path.join(resultsDir, `${stamp}.json`), JSON.stringify({ command, opts, info, dataset, results }, null, 2));
+  fs.writeFileSync(path.join(resultsDir, `${stamp}.json`), JSON.stringify({ command, finishedAt, opts, info, dataset, results }, null, 2));
   fs.writeFileSync(path.join(resultsDir, `${stamp}.md`), section + '\n');
   process.stdout.write(`\n${section}\n\n`);
   if (opts.write) {
