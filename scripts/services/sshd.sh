@@ -53,11 +53,16 @@ make_keys() {
 # Creates (or re-passwords) the sftp-only test user with a fresh random password; root only.
 make_password_user() {
   local home="$D/pwhome"
+  # The account is recognised by its comment, so one left by a run that was killed before `stop` (or by
+  # another checkout's services) is taken over, while a real account of that name is never touched.
+  local comment="owb test sftp user"
   if ! id -u "$PW_USER" >/dev/null 2>&1; then
-    useradd --no-create-home --home-dir "$home" --shell /usr/sbin/nologin --user-group "$PW_USER"
+    useradd --no-create-home --home-dir "$home" --shell /usr/sbin/nologin --user-group --comment "$comment" "$PW_USER"
     touch "$PW_MARK"
-  elif [[ ! -e "$PW_MARK" ]]; then
-    # Never reset the password of an account this script did not create.
+  elif [[ "$(getent passwd "$PW_USER" | cut -d: -f5)" == "$comment" ]]; then
+    usermod --home "$home" "$PW_USER"
+    touch "$PW_MARK"
+  else
     die "a user named $PW_USER already exists and was not created by this script; remove it or rename PW_USER"
   fi
   mkdir -p "$home"

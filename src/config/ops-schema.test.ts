@@ -28,9 +28,11 @@ describe('ops config schema', () => {
     expect(cfg.notify[2]).toMatchObject({ type: 'ntfy', url: 'https://ntfy.sh', topic: 'owb-alerts', priority: 'low' });
   });
 
-  it('derives the log dir from XDG_STATE_HOME, or /var/log/owb as root', () => {
+  it('derives the log dir from XDG_STATE_HOME (also as root), else /var/log/owb as root', () => {
     expect(defaultLogDir({ XDG_STATE_HOME: '/x/state' }, 1000)).toBe('/x/state/owb/logs');
-    expect(defaultLogDir({ XDG_STATE_HOME: '/x/state' }, 0)).toBe('/var/log/owb');
+    expect(defaultLogDir({ XDG_STATE_HOME: '/x/state' }, 0)).toBe('/x/state/owb/logs');
+    expect(defaultLogDir({}, 0)).toBe('/var/log/owb');
+    expect(defaultStateDir({ XDG_STATE_HOME: '/x/state' }, 0)).toBe('/x/state/owb');
     expect(defaultLogDir({}, 1000)).toMatch(/\/\.local\/state\/owb\/logs$/);
     expect(defaultStateDir({}, 0)).toBe('/var/lib/owb');
   });
