@@ -1,13 +1,16 @@
-import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import { closeSync, lstatSync, openSync, read, readdirSync, readlinkSync, readSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
-import type { BigIntStats } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { InterruptedError } from '../errors.js';
-import { Chunker, gearTable } from '../repo/chunker.js';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { DamagedRepoError, InterruptedError } from '../errors.js';
+import { findCutPoint, gearTable, validateChunkerParams, type ChunkerParams } from '../repo/chunker.js';
+import { blobId } from '../repo/crypto.js';
+import type { BlobLocation } from '../repo/index-file.js';
+import type { PackedBlob } from '../repo/pack-format.js';
 import type { Repository } from '../repo/repository.js';
 import { decodeTree, encodeTree, type Tree, type TreeNode } from '../repo/tree.js';
 import type { BlobWorkerPool } from '../repo/worker-pool.js';
-import { Semaphore } from '../util/semaphore.js';
+import { noteBufferTraffic } from '../util/gc.js';
 
 /** Counters the archiver keeps while it runs; also the basis of progress output. */
 export interface ArchiveCounters {
@@ -32,16 +35,32 @@ export interface ArchiverOptions {
   /** Return true to leave an absolute path out. */
   exclude?: (absPath: string, isDir: boolean) => boolean;
   signal?: AbortSignal;
-  /** Plaintext bytes allowed in flight between reading and packing. */
+  /** Plaintext bytes allowed in flight between reading and packing, beyond the chunker's look-ahead of maxSize. */
   inFlightBytes?: number;
 }
 
-/** Enough to keep two workers busy; more only raises memory (measured). */
-const DEFAULT_IN_FLIGHT = 32 * 1024 * 1024;
+/** Enough to keep two workers busy (measured); more only raises memory. */
+const DEFAULT_IN_FLIGHT = 8 * 1024 * 1024;
+/** Largest single read. */
+const READ_MAX = 4 * 1024 * 1024;
+/**
+ * Reads up to this size are synchronous. From the page cache a small read costs a few microseconds, while the
+ * promise version of every call costs tens (a thread-pool round trip): for 20,000 small files, seconds.
+ */
+const SYNC_READ_MAX = 1024 * 1024;
+/** A shorter free stretch at the ring's end is skipped in favour of its front, when that is free. */
+const MIN_READ = 64 * 1024;
+/** The walk yields to the event loop at least this often (ms), so signals and timers are served. */
+const YIELD_EVERY_MS = 20;
 
 /**
  * Walks files and directories, chunks new or changed files, and saves one tree blob per directory.
  * A file whose size, mtime, ctime and inode match the parent snapshot's entry is not read again.
+ *
+ * Files are read into one ring of memory shared with the blob workers: a chunk is cut there, its id computed on
+ * this thread, and only a new chunk's byte range goes to a worker, which compresses and encrypts it in place. No
+ * chunk is copied or transferred, and the ring bounds the plaintext in flight. Metadata calls (lstat, readdir)
+ * and small reads are synchronous: each costs microseconds, while their promise versions cost tens.
  */
 export class Archiver {
   readonly counters: ArchiveCounters = {
@@ -55,21 +74,30 @@ export class Archiver {
     bytesDone: 0,
     unreadable: 0,
   };
-  private readonly chunker: Chunker;
-  private readonly inFlight: Semaphore;
+  private readonly params: Readonly<ChunkerParams>;
+  private readonly gear: Uint32Array;
+  private readonly ring: ChunkRing;
+  private region: number | undefined;
+  private readonly trees: TreeLoader;
+  private busy = false;
+  private lastYield = Date.now();
 
   constructor(
     private readonly repo: Repository,
     private readonly opts: ArchiverOptions,
   ) {
-    this.chunker = new Chunker(repo.chunkerParams, gearTable(repo.key.chunkerSeed));
-    this.inFlight = new Semaphore(opts.inFlightBytes ?? DEFAULT_IN_FLIGHT);
+    const p = repo.chunkerParams;
+    validateChunkerParams(p);
+    this.params = Object.freeze({ minSize: p.minSize, avgSize: p.avgSize, maxSize: p.maxSize });
+    this.gear = gearTable(repo.key.chunkerSeed);
+    this.ring = new ChunkRing(this.params.maxSize + (opts.inFlightBytes ?? DEFAULT_IN_FLIGHT));
+    this.trees = new TreeLoader(repo);
   }
 
   /** Loads a parent tree, or undefined when there is none. */
   async loadTree(id: string | undefined): Promise<Tree | undefined> {
     if (!id) return undefined;
-    return decodeTree(await this.repo.loadBlob(id), id);
+    return this.trees.load(id);
   }
 
   /** Saves a directory listing as a tree blob and returns its id. */
@@ -78,14 +106,15 @@ export class Archiver {
   }
 
   /**
-   * Archives one path of any type. Reading is sequential (one open file, one chunker buffer); the returned
-   * node settles once its chunks are packed, so the walk reads on while workers compress and encrypt.
+   * Archives one path of any type. Reading is sequential (one open file, one ring); the returned node settles
+   * once its chunks are packed, so the walk reads on while workers compress and encrypt.
    */
   async archivePath(absPath: string, name: string, parent: TreeNode | undefined): Promise<Deferred> {
     this.checkAbort();
+    await this.maybeYield();
     let st: BigIntStats;
     try {
-      st = await lstat(absPath, { bigint: true });
+      st = lstatSync(absPath, { bigint: true });
     } catch (err) {
       this.unreadable(absPath, err);
       return SKIPPED;
@@ -98,7 +127,7 @@ export class Archiver {
     if (st.isFile()) return this.archiveFile(absPath, name, st, parent);
     if (st.isSymbolicLink()) {
       try {
-        return settled({ ...baseNode(name, 'symlink', st), linktarget: await readlink(absPath) });
+        return settled({ ...baseNode(name, 'symlink', st), linktarget: readlinkSync(absPath) });
       } catch (err) {
         this.unreadable(absPath, err);
         return SKIPPED;
@@ -111,7 +140,14 @@ export class Archiver {
   /** Archives piped content (a database dump) as a file node; the stream is read to its end. */
   async archiveStream(name: string, stream: Readable): Promise<Deferred> {
     const pending: Promise<string>[] = [];
-    const size = await this.submitChunks(this.chunker.chunkStream(stream), pending);
+    const src = streamSource(stream);
+    let size: number;
+    try {
+      size = await this.chunkInput(src, pending);
+    } catch (err) {
+      await src.close();
+      throw err;
+    }
     this.counters.filesNew++;
     this.fileDone(name, size);
     const now = (BigInt(Date.now()) * 1_000_000n).toString();
@@ -138,7 +174,7 @@ export class Archiver {
     const byName = new Map(parentTree?.nodes.map((n) => [n.name, n]) ?? []);
     let names: string[] = [];
     try {
-      names = (await readdir(absPath)).sort();
+      names = readdirSync(absPath).sort();
     } catch (err) {
       this.unreadable(absPath, err);
     }
@@ -154,9 +190,9 @@ export class Archiver {
       this.fileDone(absPath, Number(st.size));
       return settled({ ...base, size: parent.size, content: parent.content });
     }
-    let fh;
+    let fd: number;
     try {
-      fh = await open(absPath, 'r');
+      fd = openSync(absPath, 'r');
     } catch (err) {
       this.unreadable(absPath, err);
       return SKIPPED;
@@ -164,14 +200,18 @@ export class Archiver {
     const pending: Promise<string>[] = [];
     let size: number;
     try {
-      size = await this.submitChunks(this.chunker.chunkFile(fh), pending);
+      size = await this.chunkInput(fileSource(fd, Number(st.size)), pending);
     } catch (err) {
       if (err instanceof InterruptedError) throw err;
       await Promise.allSettled(pending);
       this.unreadable(absPath, err);
       return SKIPPED;
     } finally {
-      await fh.close().catch(() => undefined);
+      try {
+        closeSync(fd);
+      } catch {
+        // Nothing was written through it; a failed close changes nothing.
+      }
     }
     if (parent?.type === 'file') this.counters.filesChanged++;
     else this.counters.filesNew++;
@@ -179,29 +219,59 @@ export class Archiver {
     return deferred(Promise.all(pending).then((content) => ({ ...base, size, content })));
   }
 
-  /** Feeds chunks to the workers within the in-flight budget; returns the bytes read. */
-  private async submitChunks(chunks: AsyncIterable<Buffer>, pending: Promise<string>[]): Promise<number> {
-    let size = 0;
-    for await (const chunk of chunks) {
-      this.checkAbort();
-      size += chunk.length;
-      await this.inFlight.acquire(chunk.length);
-      const len = chunk.length;
-      const p = this.saveChunk(chunk).finally(() => this.inFlight.release(len));
-      p.catch(() => undefined); // awaited through the node; keeps it from counting as unhandled meanwhile
-      pending.push(p);
+  /**
+   * Reads one input into the ring and cuts it into chunks, each queued for saving; returns the bytes read. A cut
+   * is final only once maxSize bytes past the chunk start are in the ring, or the input has ended (the contract
+   * of findCutPoint, so chunks are exactly those of the Chunker).
+   */
+  private async chunkInput(src: Source, pending: Promise<string>[]): Promise<number> {
+    if (this.busy) throw new Error('Archiver reads one input at a time');
+    this.busy = true;
+    try {
+      const ring = this.ring;
+      const maxSize = this.params.maxSize;
+      ring.beginInput();
+      let total = 0;
+      let eof = false;
+      for (;;) {
+        while (!eof && ring.end - ring.start < maxSize) {
+          this.checkAbort();
+          const want = Math.min(src.want(), READ_MAX);
+          const room = await ring.room(want);
+          const n = await src.read(ring.buf, ring.end, Math.min(room, want));
+          if (n === 0 || src.ended) eof = true;
+          ring.end += n;
+        }
+        if (ring.start === ring.end) return total;
+        const n = findCutPoint(ring.buf, ring.start, ring.end, this.params, this.gear);
+        total += n;
+        const p = this.saveChunk(ring.claim(n));
+        p.catch(() => undefined); // awaited through the node; keeps it from counting as unhandled meanwhile
+        pending.push(p);
+      }
+    } finally {
+      this.busy = false;
     }
-    return size;
   }
 
-  private async saveChunk(chunk: Buffer): Promise<string> {
-    const { id, ticket } = await this.opts.pool.hash(chunk);
+  /** Computes the chunk's id here (cheaper than a round trip), and has a worker encode it only when it is new. */
+  private saveChunk(c: Claim): Promise<string> {
+    const id = blobId(this.repo.key.idKey, this.ring.buf.subarray(c.offset, c.offset + c.length));
     if (!this.repo.claimBlob(id)) {
-      this.opts.pool.drop(ticket);
-      return id;
+      this.ring.release(c);
+      return Promise.resolve(id);
     }
-    const { sealed, rawLength } = await this.opts.pool.encode(ticket);
-    await this.repo.addSealedBlob('data', id, sealed, rawLength);
+    return this.encodeAndPack(c, id).finally(() => this.ring.release(c));
+  }
+
+  private async encodeAndPack(c: Claim, id: string): Promise<string> {
+    this.region ??= this.opts.pool.share(this.ring.memory);
+    const { sealed, rawLength, release } = await this.opts.pool.encode(this.region, c.offset, c.length);
+    try {
+      await this.repo.addSealedBlob('data', id, sealed, rawLength);
+    } finally {
+      release();
+    }
     return id;
   }
 
@@ -225,6 +295,15 @@ export class Archiver {
 
   private checkAbort(): void {
     if (this.opts.signal?.aborted) throw new InterruptedError(String(this.opts.signal.reason ?? 'SIGINT'));
+  }
+
+  /** Synchronous metadata calls never wait on the event loop; let signals, timers and replies in now and then. */
+  private async maybeYield(): Promise<void> {
+    const now = Date.now();
+    if (now - this.lastYield < YIELD_EVERY_MS) return;
+    this.lastYield = now;
+    await yieldToLoop();
+    this.checkAbort();
   }
 }
 
@@ -267,4 +346,247 @@ function unchanged(parent: TreeNode, now: TreeNode, size: number): boolean {
     parent.ctime === now.ctime &&
     parent.inode === now.inode
   );
+}
+
+/** Something to chunk: a file or a stream. */
+interface Source {
+  /** Reads up to `len` bytes into `buf` at `at`; 0 at the end. */
+  read(buf: Buffer, at: number, len: number): number | Promise<number>;
+  /** A good size for the next read: what is left of a regular file (plus one byte, to see its end), or more. */
+  want(): number;
+  /** True once a read has shown the end (a short read of a regular file). */
+  readonly ended: boolean;
+}
+
+/** A regular file read with pread from its start; `size` from lstat sizes the reads, the end is what read finds. */
+function fileSource(fd: number, size: number): Source {
+  let pos = 0;
+  const src = {
+    ended: false,
+    want: () => (pos <= size ? size - pos + 1 : READ_MAX),
+    read(buf: Buffer, at: number, len: number): number | Promise<number> {
+      if (len <= SYNC_READ_MAX) return done(readSync(fd, buf, at, len, pos), len);
+      return new Promise<number>((resolve, reject) => {
+        read(fd, buf, at, len, pos, (err, n) => (err ? reject(err) : resolve(done(n, len))));
+      });
+    },
+  };
+  // A regular file reads short only at its end, so a short read saves the extra call that would return 0.
+  const done = (n: number, len: number): number => {
+    pos += n;
+    if (n < len) src.ended = true;
+    return n;
+  };
+  return src;
+}
+
+/** Piped content: pieces are copied into the ring; the source is closed if chunking stops early. */
+function streamSource(stream: AsyncIterable<unknown>): Source & { close(): Promise<void> } {
+  const it = stream[Symbol.asyncIterator]();
+  let piece: Uint8Array | undefined;
+  let off = 0;
+  let open = true;
+  return {
+    ended: false,
+    want: () => READ_MAX,
+    async read(buf: Buffer, at: number, len: number): Promise<number> {
+      while (piece === undefined) {
+        let r: IteratorResult<unknown>;
+        try {
+          r = await it.next();
+        } catch (err) {
+          open = false; // a source that threw is finished; calling return() on it would be wrong
+          throw err;
+        }
+        if (r.done === true) {
+          open = false;
+          return 0;
+        }
+        // Readable streams with an encoding yield strings; their bytes are not what the user meant to back up.
+        if (!(r.value instanceof Uint8Array)) throw new TypeError('chunkStream source must yield Uint8Array pieces');
+        if (r.value.length > 0) {
+          piece = r.value;
+          off = 0;
+        }
+      }
+      const n = Math.min(len, piece.length - off);
+      buf.set(piece.subarray(off, off + n), at);
+      off += n;
+      if (off === piece.length) piece = undefined;
+      return n;
+    },
+    async close(): Promise<void> {
+      if (open) {
+        open = false;
+        await it.return?.();
+      }
+    },
+  };
+}
+
+/** A chunk whose bytes must stay put in the ring until it is saved. */
+interface Claim {
+  offset: number;
+  length: number;
+  done: boolean;
+}
+
+/**
+ * Memory shared with the workers, holding the window being chunked [start, end) and, behind it, chunks not yet
+ * saved. Chunks are claimed in ring order and released in any order; space is reused behind the oldest live
+ * chunk. When the window reaches the end of the memory it moves to the front (as the Chunker compacts its buffer),
+ * once the chunks there have been saved.
+ */
+class ChunkRing {
+  readonly memory: SharedArrayBuffer;
+  readonly buf: Buffer;
+  start = 0;
+  end = 0;
+  private readonly live: Claim[] = [];
+  private head = 0;
+  private wake: (() => void) | undefined;
+
+  constructor(readonly capacity: number) {
+    this.memory = new SharedArrayBuffer(capacity);
+    this.buf = Buffer.from(this.memory);
+  }
+
+  /** Starts a new input: chunks never span two inputs. */
+  beginInput(): void {
+    this.start = this.end;
+  }
+
+  /** Makes the next `n` bytes of the window a chunk; they stay put until release(). */
+  claim(n: number): Claim {
+    const c: Claim = { offset: this.start, length: n, done: false };
+    this.live.push(c);
+    this.start += n;
+    return c;
+  }
+
+  /** Frees a chunk's bytes (once the chunks claimed before it are free too). */
+  release(c: Claim): void {
+    c.done = true;
+    while (this.head < this.live.length && this.live[this.head]!.done) this.head++;
+    if (this.head >= 1024 && this.head * 2 >= this.live.length) {
+      this.live.splice(0, this.head);
+      this.head = 0;
+    }
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  /**
+   * Free bytes right after the window's end (at least one), ideally `want`. Moves the window to the front of the
+   * memory, or waits for chunks to be saved, when the end is (nearly) full.
+   */
+  async room(want: number): Promise<number> {
+    for (;;) {
+      const tail = this.head < this.live.length ? this.live[this.head]!.offset : undefined;
+      // Live chunks either trail the window (tail < start) or, after a move, lie ahead of it (tail >= start).
+      const ahead = tail !== undefined && tail >= this.start;
+      const after = (ahead ? tail : this.capacity) - this.end;
+      if (after >= want || after >= MIN_READ) return after;
+      if (!ahead && this.start > 0) {
+        const w = this.end - this.start;
+        const front = tail === undefined ? this.capacity : tail;
+        if (front - w >= want || front - w >= MIN_READ || tail === undefined || (after === 0 && front > w)) {
+          this.buf.copyWithin(0, this.start, this.end);
+          this.start = 0;
+          this.end = w;
+          continue;
+        }
+      }
+      if (after > 0) return after;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+  }
+}
+
+/** Range reads stay within this size (a few hundred trees). */
+const TREE_RANGE = 1024 * 1024;
+/** Ranges kept; a walk moves through the tree packs, so a few suffice. */
+const TREE_RANGES_KEPT = 4;
+
+/**
+ * Loads and verifies tree blobs for a walk (backup's parent trees, restore). Trees are small and packed together,
+ * so instead of one read per tree it reads a range of neighbouring blobs of the pack (mostly those before it:
+ * a directory's tree is written after its children's) and keeps the last few ranges.
+ */
+export class TreeLoader {
+  private packs: Map<string, PackedBlob[]> | undefined;
+  private readonly ranges: { packId: string; start: number; buf: Buffer }[] = [];
+
+  constructor(private readonly repo: Repository) {}
+
+  /** Loads, verifies and parses a tree. */
+  async load(id: string): Promise<Tree> {
+    return decodeTree(await this.loadPlain(id), id);
+  }
+
+  private async loadPlain(id: string): Promise<Buffer> {
+    const loc = this.repo.index.lookup(id);
+    const blobs = loc ? this.packBlobs(loc.packId) : undefined;
+    // Not indexed (the repository names the problem), or in a pack written since the index was read.
+    if (!loc || !blobs) return this.repo.loadBlob(id);
+    const range = this.cached(loc) ?? (await this.readRange(loc, blobs));
+    const at = loc.offset - range.start;
+    const what = `blob ${id.slice(0, 12)}`;
+    const plain = this.repo.codec.decode(range.buf.subarray(at, at + loc.length), what);
+    if (this.repo.blobIdOf(plain) !== id) throw new DamagedRepoError(`${what} does not match its id (damaged)`);
+    return plain;
+  }
+
+  private cached(loc: BlobLocation): { start: number; buf: Buffer } | undefined {
+    const i = this.ranges.findIndex((r) => r.packId === loc.packId && r.start <= loc.offset && loc.offset + loc.length <= r.start + r.buf.length);
+    if (i < 0) return undefined;
+    const [r] = this.ranges.splice(i, 1);
+    this.ranges.unshift(r!);
+    return r;
+  }
+
+  private async readRange(loc: BlobLocation, blobs: PackedBlob[]): Promise<{ start: number; buf: Buffer }> {
+    let i = lowerBound(blobs, loc.offset);
+    if (blobs[i]?.offset !== loc.offset) i = -1;
+    let lo = i;
+    let hi = i;
+    if (i >= 0) {
+      const from = loc.offset + loc.length - (TREE_RANGE * 3) / 4;
+      const to = loc.offset + TREE_RANGE / 4;
+      while (lo > 0 && blobs[lo - 1]!.offset >= from && blobs[lo - 1]!.offset + blobs[lo - 1]!.length === blobs[lo]!.offset) lo--;
+      while (hi + 1 < blobs.length && blobs[hi + 1]!.offset + blobs[hi + 1]!.length <= to && blobs[hi]!.offset + blobs[hi]!.length === blobs[hi + 1]!.offset) hi++;
+    }
+    const start = i >= 0 ? blobs[lo]!.offset : loc.offset;
+    const end = i >= 0 ? blobs[hi]!.offset + blobs[hi]!.length : loc.offset + loc.length;
+    const buf = await this.repo.backend.load({ type: 'data', name: loc.packId }, start, end - start);
+    noteBufferTraffic(buf.length); // garbage once evicted
+    const range = { packId: loc.packId, start, buf };
+    this.ranges.unshift(range);
+    if (this.ranges.length > TREE_RANGES_KEPT) this.ranges.pop();
+    return range;
+  }
+
+  /** The blobs of a pack holding trees, by offset; undefined for data packs and packs the index does not list. */
+  private packBlobs(packId: string): PackedBlob[] | undefined {
+    if (!this.packs) {
+      this.packs = new Map();
+      for (const p of this.repo.index.packEntries()) {
+        if (p.blobs.some((b) => b.type === 'tree')) this.packs.set(p.id, [...p.blobs].sort((a, b) => a.offset - b.offset));
+      }
+    }
+    return this.packs.get(packId);
+  }
+}
+
+/** Index of the first blob at or after `offset`. */
+function lowerBound(blobs: PackedBlob[], offset: number): number {
+  let lo = 0;
+  let hi = blobs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (blobs[mid]!.offset < offset) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

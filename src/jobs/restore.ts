@@ -1,13 +1,33 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, lchown, lstat, lutimes, mkdir, open, readdir, rename, rm, symlink, unlink, utimes } from 'node:fs/promises';
-import { join } from 'node:path';
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  fchmodSync,
+  fchownSync,
+  fsync,
+  futimesSync,
+  lchownSync,
+  lstatSync,
+  lutimesSync,
+  open,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  utimesSync,
+} from 'node:fs';
+import { lstat, mkdir, readdir, rename } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { Minimatch } from 'minimatch';
-import { InterruptedError, OwbError } from '../errors.js';
+import { DamagedRepoError, InterruptedError, OwbError } from '../errors.js';
+import type { BlobLocation } from '../repo/index-file.js';
 import type { Repository } from '../repo/repository.js';
 import type { Snapshot } from '../repo/snapshot.js';
-import { decodeTree, unsafeNameReason, type TreeNode } from '../repo/tree.js';
-import { BlobWorkerPool } from '../repo/worker-pool.js';
+import { unsafeNameReason, type TreeNode } from '../repo/tree.js';
+import { BlobWorkerPool, type WriteBlob } from '../repo/worker-pool.js';
+import { noteBufferTraffic } from '../util/gc.js';
 import { Semaphore } from '../util/semaphore.js';
+import { TreeLoader } from './archiver.js';
 
 /** What a restore run is asked to do. */
 export interface RestoreOptions {
@@ -44,8 +64,21 @@ export class RestoreIncompleteError extends OwbError {
   }
 }
 
-const FILE_CONCURRENCY = 8;
-const BLOBS_AHEAD = 4;
+/**
+ * Files restored at once. A file in flight costs an open descriptor and a few queued blob requests, no buffers:
+ * its blobs are written by the workers straight from the pack ranges read. Many files in flight let one range
+ * read serve many small files and keep the fsyncs (one per file) overlapping.
+ */
+const FILE_CONCURRENCY = 64;
+/**
+ * Pack bytes read but not yet decoded and written: bounds restore memory. Measured: 8 MiB in reads of up to 2 MiB
+ * restored as fast as 24 MiB in reads of up to 8 MiB, with 50 MiB less peak RSS.
+ */
+const READ_BUDGET = 8 * 1024 * 1024;
+/** A read covers neighbouring wanted blobs of one pack up to this size (or one larger blob). */
+const MAX_RANGE = 2 * 1024 * 1024;
+/** Unwanted bytes between two wanted blobs that are read through rather than split into two reads. */
+const MAX_GAP = 256 * 1024;
 
 /**
  * Restores a snapshot under `target`. Every file is written to a temporary name, checked blob by blob
@@ -62,6 +95,8 @@ export async function runRestore(repo: Repository, snap: Snapshot, opts: Restore
     await r.restoreTree(snap.tree, opts.target, '', !opts.include?.length, async () => undefined);
     await r.finish();
   } finally {
+    // No worker may still write into a descriptor that gets closed (and reused) meanwhile.
+    await r.settle();
     await pool.close();
   }
   if (r.result.errors.length > 0) throw new RestoreIncompleteError(r.result.errors);
@@ -83,6 +118,11 @@ async function prepareTarget(target: string, force: boolean): Promise<void> {
   await mkdir(target, { recursive: true, mode: 0o700 });
 }
 
+/**
+ * Calls that only change an inode already open (fchmod, futimes, close) are synchronous: microseconds each,
+ * against tens for a call through the thread pool. Those that can wait for the disk or the journal (create,
+ * mkdir, fsync, rename, pack reads) are asynchronous, so the thread keeps feeding the workers meanwhile.
+ */
 class Restorer {
   readonly result: RestoreResult = { filesRestored: 0, dirsRestored: 0, symlinksRestored: 0, bytesRestored: 0, errors: [] };
   private readonly files = new Semaphore(FILE_CONCURRENCY);
@@ -91,14 +131,20 @@ class Restorer {
   private readonly dirMeta: { path: string; node: TreeNode }[] = [];
   private readonly include: Minimatch[];
   private readonly isRoot = process.getuid?.() === 0;
+  private readonly trees: TreeLoader;
+  private readonly feeder: BlobFeeder;
+  private readonly tmpPrefix = `.owb-restore-${randomBytes(6).toString('hex')}-`;
+  private tmpSeq = 0;
   private interrupted: InterruptedError | undefined;
 
   constructor(
     private readonly repo: Repository,
-    private readonly pool: BlobWorkerPool,
+    pool: BlobWorkerPool,
     private readonly opts: RestoreOptions,
   ) {
     this.include = (opts.include ?? []).map((p) => new Minimatch(p.startsWith('/') ? p : `**/${p}`, { dot: true }));
+    this.trees = new TreeLoader(repo);
+    this.feeder = new BlobFeeder(repo, pool, () => this.abortError());
   }
 
   /**
@@ -108,7 +154,7 @@ class Restorer {
    */
   async restoreTree(treeId: string, dir: string, snapPath: string, selected: boolean, ensureDir: () => Promise<void>): Promise<void> {
     this.checkAbort();
-    const tree = decodeTree(await this.repo.loadBlob(treeId), treeId);
+    const tree = await this.trees.load(treeId);
     for (const node of tree.nodes) {
       const reason = unsafeNameReason(node.name);
       if (reason) {
@@ -122,7 +168,7 @@ class Restorer {
         if (node.type === 'dir') {
           const ensureChild = once(async () => {
             await ensureDir();
-            await this.makeRealDir(path);
+            await makeRealDir(path);
             this.dirMeta.push({ path, node });
             this.result.dirsRestored++;
           });
@@ -130,7 +176,7 @@ class Restorer {
           await this.restoreTree(node.subtree!, path, childSnap, sel, ensureChild);
         } else if (sel) {
           await ensureDir();
-          if (node.type === 'symlink') await this.restoreSymlink(path, node);
+          if (node.type === 'symlink') this.restoreSymlink(path, node);
           else await this.spawnFile(path, childSnap, node);
         }
       } catch (err) {
@@ -141,31 +187,38 @@ class Restorer {
 
   /** Waits for every file and stamps directory metadata, deepest first. */
   async finish(): Promise<void> {
-    while (this.tasks.size > 0) await Promise.all([...this.tasks]);
+    await this.settle();
     if (this.interrupted) throw this.interrupted;
     for (const { path, node } of this.dirMeta.reverse()) {
-      await this.applyMeta(path, node).catch((err: unknown) => this.report(path, err));
+      try {
+        this.applyMeta(path, node);
+      } catch (err) {
+        this.report(path, err);
+      }
     }
   }
 
-  /** Makes `path` a real directory. With --force, a file or symlink in the way is removed, never followed. */
-  private async makeRealDir(path: string): Promise<void> {
-    try {
-      const st = await lstat(path);
-      if (st.isDirectory()) return;
-      await unlink(path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    await mkdir(path, { mode: 0o700 });
+  /** Waits until no file is in flight. */
+  async settle(): Promise<void> {
+    while (this.tasks.size > 0) await Promise.allSettled([...this.tasks]);
   }
 
-  private async restoreSymlink(path: string, node: TreeNode): Promise<void> {
-    await this.clearForReplace(path);
-    await symlink(node.linktarget!, path);
-    if (this.isRoot) await lchown(path, node.uid, node.gid).catch(() => undefined);
+  private restoreSymlink(path: string, node: TreeNode): void {
+    clearForReplace(path);
+    symlinkSync(node.linktarget!, path);
+    if (this.isRoot) {
+      try {
+        lchownSync(path, node.uid, node.gid);
+      } catch {
+        // as chown below: ownership is best effort
+      }
+    }
     const t = nsToTimeArg(node.mtime);
-    await lutimes(path, t, t).catch(() => undefined);
+    try {
+      lutimesSync(path, t, t);
+    } catch {
+      // some filesystems cannot set a link's own times
+    }
     this.result.symlinksRestored++;
   }
 
@@ -181,67 +234,56 @@ class Restorer {
   }
 
   private async restoreFile(path: string, node: TreeNode): Promise<void> {
-    const dir = join(path, '..');
-    const tmp = join(dir, `.owb-restore-${randomBytes(8).toString('hex')}`);
-    // 'wx' = O_CREAT|O_EXCL: never opens through an existing file or symlink.
-    const fh = await open(tmp, 'wx', 0o600);
+    this.checkAbort();
+    const tmp = join(dirname(path), `${this.tmpPrefix}${++this.tmpSeq}`);
+    // 'wx' = O_CREAT|O_EXCL: never opens through an existing file or symlink. Asynchronous, as creating a file
+    // can wait for a journal commit (other files' fsyncs): measured 17 s instead of 23 s when done in line.
+    const fd = await openNew(tmp);
     let ok = false;
     try {
-      const content = node.content ?? [];
-      let written = 0;
-      let next = 0;
-      const ahead: Promise<Buffer>[] = [];
-      const fetch = (): void => {
-        const id = content[next++]!;
-        const p = this.repo.loadSealedBlob(id).then((sealed) => this.pool.decode(id, sealed));
-        p.catch(() => undefined); // awaited in order below
-        ahead.push(p);
-      };
-      while (next < content.length && ahead.length < BLOBS_AHEAD) fetch();
-      while (ahead.length > 0) {
-        this.checkAbort();
-        const data = await ahead.shift()!;
-        if (next < content.length) fetch();
-        await fh.write(data, 0, data.length, written);
-        written += data.length;
-        this.result.bytesRestored += data.length;
+      // Each blob's place in the file comes from the index's plaintext lengths; a worker refuses a blob that
+      // decodes to another length, so the offsets hold.
+      const reqs: BlobRequest[] = [];
+      let size = 0;
+      for (const id of node.content ?? []) {
+        const loc = this.repo.index.lookup(id);
+        if (!loc) throw new DamagedRepoError(`blob ${id.slice(0, 12)} is not in the index`);
+        reqs.push({ id, loc, fd, position: size });
+        size += loc.rawLength;
       }
-      if (written !== node.size) throw new OwbError(`restored size ${written} differs from recorded size ${String(node.size)}`);
-      await fh.sync();
+      if (size !== node.size) throw new OwbError(`restored size ${size} differs from recorded size ${String(node.size)}`);
+      await this.feeder.fetch(reqs);
+      this.applyMeta(fd, node);
+      await fsyncFd(fd);
+      this.result.bytesRestored += size;
       ok = true;
     } finally {
-      await fh.close();
-      if (!ok) await unlink(tmp).catch(() => undefined);
+      closeSync(fd);
+      if (!ok) unlinkQuietly(tmp);
     }
     try {
-      await this.applyMeta(tmp, node);
-      await this.clearForReplace(path);
-      await rename(tmp, path);
+      await renameInto(tmp, path);
     } catch (err) {
-      await unlink(tmp).catch(() => undefined);
+      unlinkQuietly(tmp);
       throw err;
     }
     this.result.filesRestored++;
     this.opts.onProgress?.({ filesDone: this.result.filesRestored, bytesDone: this.result.bytesRestored, totalBytes: 0 });
   }
 
-  /** With --force an existing entry may stand where a new one goes; a directory there is an error. */
-  private async clearForReplace(path: string): Promise<void> {
-    try {
-      const st = await lstat(path);
-      if (st.isDirectory()) throw new OwbError(`a directory is in the way`);
-      await rm(path, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-  }
-
-  private async applyMeta(path: string, node: TreeNode): Promise<void> {
-    // Ownership only as root, as tar and restic do; an unprivileged restore keeps the user's own.
-    if (this.isRoot) await chown(path, node.uid, node.gid).catch(() => undefined);
-    await chmod(path, node.mode);
+  /** Owner (as root), mode and mtime, by path or on an open file (before its fsync, so one fsync covers all). */
+  private applyMeta(target: string | number, node: TreeNode): void {
     const t = nsToTimeArg(node.mtime);
-    await utimes(path, t, t);
+    if (typeof target === 'number') {
+      // Ownership only as root, as tar and restic do; an unprivileged restore keeps the user's own.
+      if (this.isRoot) swallow(() => fchownSync(target, node.uid, node.gid));
+      fchmodSync(target, node.mode);
+      futimesSync(target, t, t);
+      return;
+    }
+    if (this.isRoot) swallow(() => chownSync(target, node.uid, node.gid));
+    chmodSync(target, node.mode);
+    utimesSync(target, t, t);
   }
 
   private report(where: string, err: unknown): void {
@@ -257,9 +299,205 @@ class Restorer {
     this.opts.onWarning?.(message);
   }
 
-  private checkAbort(): void {
-    if (this.opts.signal?.aborted) throw new InterruptedError(String(this.opts.signal.reason ?? 'SIGINT'));
+  private abortError(): InterruptedError | undefined {
+    return this.opts.signal?.aborted ? new InterruptedError(String(this.opts.signal.reason ?? 'SIGINT')) : undefined;
   }
+
+  private checkAbort(): void {
+    const err = this.abortError();
+    if (err) throw err;
+  }
+}
+
+/** Makes `path` a real directory. With --force, a file or symlink in the way is removed, never followed. */
+async function makeRealDir(path: string): Promise<void> {
+  try {
+    const st = lstatSync(path);
+    if (st.isDirectory()) return;
+    unlinkSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  // Like creating a file, this can wait for a journal commit; the thread serves replies meanwhile.
+  await mkdir(path, { mode: 0o700 });
+}
+
+/** With --force an existing entry may stand where a new one goes; a directory there is an error. */
+function clearForReplace(path: string): void {
+  try {
+    const st = lstatSync(path);
+    if (st.isDirectory()) throw new OwbError(`a directory is in the way`);
+    rmSync(path, { force: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+/**
+ * Moves a complete file into place. rename() replaces a file or symlink standing there (the link itself, never
+ * its target) and refuses a directory, which is what clearing the way first used to do, in one call.
+ */
+async function renameInto(tmp: string, path: string): Promise<void> {
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST') throw new OwbError(`a directory is in the way`);
+    throw err;
+  }
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // the error that got us here is the one to report
+  }
+}
+
+function swallow(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // best effort
+  }
+}
+
+function openNew(path: string): Promise<number> {
+  return new Promise((resolve, reject) => open(path, 'wx', 0o600, (err, fd) => (err ? reject(err) : resolve(fd))));
+}
+
+function fsyncFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+/** One blob to write into one open file. */
+interface BlobRequest {
+  id: string;
+  loc: BlobLocation;
+  fd: number;
+  position: number;
+}
+
+interface QueuedRequest extends BlobRequest {
+  done: (err?: Error) => void;
+}
+
+/**
+ * Reads blobs pack by pack for all files in flight. Requests are grouped by pack; each read covers neighbouring
+ * wanted blobs of a pack (up to MAX_RANGE), and one worker decodes, verifies and writes every blob of it. So a
+ * pack full of small files costs a few reads and messages instead of three calls per blob.
+ */
+class BlobFeeder {
+  /** Waiting requests by pack, in the order their packs were first wanted. */
+  private readonly queue = new Map<string, QueuedRequest[]>();
+  private readonly budget = new Semaphore(READ_BUDGET);
+  private running = false;
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly pool: BlobWorkerPool,
+    private readonly aborted: () => InterruptedError | undefined,
+  ) {}
+
+  /** Writes every requested blob; settles once all are written or failed, rejecting with the first failure. */
+  fetch(reqs: BlobRequest[]): Promise<void> {
+    if (reqs.length === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      let left = reqs.length;
+      let first: Error | undefined;
+      const done = (err?: Error): void => {
+        if (err && !first) first = err;
+        if (--left === 0) {
+          if (first) reject(first);
+          else resolve();
+        }
+      };
+      for (const r of reqs) {
+        let list = this.queue.get(r.loc.packId);
+        if (!list) this.queue.set(r.loc.packId, (list = []));
+        list.push({ ...r, done });
+      }
+      this.kick();
+    });
+  }
+
+  private kick(): void {
+    if (this.running) return;
+    this.running = true;
+    void this.run().finally(() => {
+      this.running = false;
+      if (this.queue.size > 0) this.kick();
+    });
+  }
+
+  private async run(): Promise<void> {
+    while (this.queue.size > 0) {
+      const [packId, reqs] = this.queue.entries().next().value as [string, QueuedRequest[]];
+      this.queue.delete(packId);
+      for (const range of planRanges(reqs)) {
+        const abort = this.aborted();
+        if (abort) {
+          for (const r of range.reqs) r.done(abort);
+          continue;
+        }
+        const bytes = range.end - range.start;
+        await this.budget.acquire(bytes);
+        void this.readAndWrite(packId, range).finally(() => this.budget.release(bytes));
+      }
+    }
+  }
+
+  private async readAndWrite(packId: string, range: Range): Promise<void> {
+    try {
+      const buf = await this.repo.backend.load({ type: 'data', name: packId }, range.start, range.end - range.start);
+      // Handed to a worker, but this thread's per-file objects die at the same pace: collect them along.
+      noteBufferTraffic(buf.length);
+      const blobs: WriteBlob[] = [];
+      const owners: QueuedRequest[][] = [];
+      for (const r of range.reqs) {
+        const last = blobs.at(-1);
+        if (last && last.id === r.id && last.offset === r.loc.offset - range.start) {
+          last.targets.push({ fd: r.fd, position: r.position });
+          owners.at(-1)!.push(r);
+          continue;
+        }
+        blobs.push({ id: r.id, offset: r.loc.offset - range.start, length: r.loc.length, rawLength: r.loc.rawLength, targets: [{ fd: r.fd, position: r.position }] });
+        owners.push([r]);
+      }
+      const failures = await this.pool.write(buf, blobs);
+      owners.forEach((rs, i) => {
+        for (const r of rs) r.done(failures[i]);
+      });
+    } catch (err) {
+      for (const r of range.reqs) r.done(err as Error);
+    }
+  }
+}
+
+interface Range {
+  start: number;
+  end: number;
+  reqs: QueuedRequest[];
+}
+
+/** Splits one pack's requests (any order) into reads of neighbouring blobs. */
+function planRanges(reqs: QueuedRequest[]): Range[] {
+  const sorted = [...reqs].sort((a, b) => a.loc.offset - b.loc.offset);
+  const ranges: Range[] = [];
+  let cur: Range | undefined;
+  for (const r of sorted) {
+    const s = r.loc.offset;
+    const e = s + r.loc.length;
+    if (cur && s - cur.end <= MAX_GAP && Math.max(e, cur.end) - cur.start <= MAX_RANGE) {
+      cur.end = Math.max(cur.end, e);
+      cur.reqs.push(r);
+    } else {
+      cur = { start: s, end: e, reqs: [r] };
+      ranges.push(cur);
+    }
+  }
+  return ranges;
 }
 
 /** Wraps an async function so that it runs once; later calls share the first call's promise. */

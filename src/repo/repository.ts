@@ -202,7 +202,9 @@ export class Repository {
   private packer(type: BlobType): Packer {
     let p = this.packers[type];
     if (!p) {
-      p = new Packer(this.backend, this.key.encKey, type, (packId, blobs, bytes) => this.onPackSaved(packId, blobs, bytes));
+      // Remote stores are latency-bound: keep several packs uploading (each holds one pack in memory).
+      const uploads = Math.max(1, Math.min(4, Math.floor(this.backend.properties.connections / 2)));
+      p = new Packer(this.backend, this.key.encKey, type, (packId, blobs, bytes) => this.onPackSaved(packId, blobs, bytes), uploads);
       this.packers[type] = p;
     }
     return p;
