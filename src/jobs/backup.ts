@@ -34,7 +34,11 @@ export interface BackupOptions {
 export interface BackupProgress {
   counters: ArchiveCounters;
   currentPath: string;
-  /** Bytes under the backup paths, known once the concurrent scan has finished. */
+  /**
+   * Bytes under the backup paths: with a parent snapshot, its total (changes since are small, and a second walk
+   * of the whole tree would cost as much as the backup's own); without one, known once a concurrent scan has
+   * finished.
+   */
   totalBytes?: number;
 }
 
@@ -69,9 +73,9 @@ export async function runBackup(repo: Repository, opts: BackupOptions): Promise<
   const parent = pickParent(all, opts.parent, host, paths);
   const warnings: string[] = [];
   const scan: { totalBytes?: number } = {};
-  if (opts.onProgress) {
-    void scanTotal(sources, opts.exclude).then((n) => (scan.totalBytes = n), () => undefined);
-  }
+  const parentTotal = parent?.summary?.total_bytes_processed;
+  if (typeof parentTotal === 'number') scan.totalBytes = parentTotal;
+  else if (opts.onProgress) void scanTotal(sources, opts.exclude).then((n) => (scan.totalBytes = n), () => undefined);
   const pool = new BlobWorkerPool(repo.key, repo.config.compression.level);
   const archiver = new Archiver(repo, {
     pool,

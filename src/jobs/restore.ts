@@ -5,6 +5,7 @@ import {
   closeSync,
   fchmodSync,
   fchownSync,
+  fstatSync,
   fsync,
   futimesSync,
   lchownSync,
@@ -16,7 +17,7 @@ import {
   unlinkSync,
   utimesSync,
 } from 'node:fs';
-import { lstat, mkdir, readdir, rename } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Minimatch } from 'minimatch';
 import { DamagedRepoError, InterruptedError, OwbError } from '../errors.js';
@@ -25,7 +26,6 @@ import type { Repository } from '../repo/repository.js';
 import type { Snapshot } from '../repo/snapshot.js';
 import { unsafeNameReason, type TreeNode } from '../repo/tree.js';
 import { BlobWorkerPool, type WriteBlob } from '../repo/worker-pool.js';
-import { noteBufferTraffic } from '../util/gc.js';
 import { Semaphore } from '../util/semaphore.js';
 import { TreeLoader } from './archiver.js';
 
@@ -77,6 +77,10 @@ const FILE_CONCURRENCY = 64;
 const READ_BUDGET = 8 * 1024 * 1024;
 /** A read covers neighbouring wanted blobs of one pack up to this size (or one larger blob). */
 const MAX_RANGE = 2 * 1024 * 1024;
+/** Reads in flight (being read or decoded): enough to keep both workers busy. */
+const MAX_READS = 4;
+/** How long a small batch may wait for more files' requests while other reads are in flight (ms). */
+const BATCH_WAIT_MS = 20;
 /** Unwanted bytes between two wanted blobs that are read through rather than split into two reads. */
 const MAX_GAP = 256 * 1024;
 
@@ -275,8 +279,12 @@ class Restorer {
   private applyMeta(target: string | number, node: TreeNode): void {
     const t = nsToTimeArg(node.mtime);
     if (typeof target === 'number') {
-      // Ownership only as root, as tar and restic do; an unprivileged restore keeps the user's own.
-      if (this.isRoot) swallow(() => fchownSync(target, node.uid, node.gid));
+      // Ownership only as root, as tar and restic do; an unprivileged restore keeps the user's own. A file already
+      // owned right (root's own, the common case) is left alone: fstat costs less than a journalled chown.
+      if (this.isRoot) {
+        const st = fstatSync(target);
+        if (st.uid !== node.uid || st.gid !== node.gid) swallow(() => fchownSync(target, node.uid, node.gid));
+      }
       fchmodSync(target, node.mode);
       futimesSync(target, t, t);
       return;
@@ -309,16 +317,21 @@ class Restorer {
   }
 }
 
-/** Makes `path` a real directory. With --force, a file or symlink in the way is removed, never followed. */
+/**
+ * Makes `path` a real directory. With --force, a file or symlink in the way is removed, never followed.
+ * Asynchronous, and mkdir first: a lookup in a directory where files are being created waits for them, and
+ * creating the directory can wait for a journal commit; this thread serves the workers meanwhile.
+ */
 async function makeRealDir(path: string): Promise<void> {
   try {
-    const st = lstatSync(path);
-    if (st.isDirectory()) return;
-    unlinkSync(path);
+    await mkdir(path, { mode: 0o700 });
+    return;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
-  // Like creating a file, this can wait for a journal commit; the thread serves replies meanwhile.
+  const st = await lstat(path);
+  if (st.isDirectory()) return;
+  await unlink(path);
   await mkdir(path, { mode: 0o700 });
 }
 
@@ -381,6 +394,14 @@ interface BlobRequest {
 
 interface QueuedRequest extends BlobRequest {
   done: (err?: Error) => void;
+  /** Date.now() when queued. */
+  queued: number;
+}
+
+function queuedBytes(reqs: QueuedRequest[]): number {
+  let n = 0;
+  for (const r of reqs) n += r.loc.length;
+  return n;
 }
 
 /**
@@ -392,6 +413,9 @@ class BlobFeeder {
   /** Waiting requests by pack, in the order their packs were first wanted. */
   private readonly queue = new Map<string, QueuedRequest[]>();
   private readonly budget = new Semaphore(READ_BUDGET);
+  private readonly reads = new Semaphore(MAX_READS);
+  private active = 0;
+  private wake: (() => void) | undefined;
   private running = false;
 
   constructor(
@@ -413,10 +437,11 @@ class BlobFeeder {
           else resolve();
         }
       };
+      const queued = Date.now();
       for (const r of reqs) {
         let list = this.queue.get(r.loc.packId);
         if (!list) this.queue.set(r.loc.packId, (list = []));
-        list.push({ ...r, done });
+        list.push({ ...r, done, queued });
       }
       this.kick();
     });
@@ -434,6 +459,14 @@ class BlobFeeder {
   private async run(): Promise<void> {
     while (this.queue.size > 0) {
       const [packId, reqs] = this.queue.entries().next().value as [string, QueuedRequest[]];
+      // Files trickle in one by one (each waits for its create). A small batch waits a little while reads are in
+      // flight, so that one read serves several files: for 20,000 small files, measured 20,000 reads and messages
+      // when dispatching at once, 6,500 with a cap on reads in flight, 2,900 with this wait (and 20 % less CPU).
+      const wait = this.active > 0 ? reqs[0]!.queued + BATCH_WAIT_MS - Date.now() : 0;
+      if (wait > 0 && queuedBytes(reqs) < MAX_RANGE) {
+        await this.settledOrTimeout(wait);
+        continue;
+      }
       this.queue.delete(packId);
       for (const range of planRanges(reqs)) {
         const abort = this.aborted();
@@ -442,17 +475,35 @@ class BlobFeeder {
           continue;
         }
         const bytes = range.end - range.start;
+        await this.reads.acquire();
         await this.budget.acquire(bytes);
-        void this.readAndWrite(packId, range).finally(() => this.budget.release(bytes));
+        this.active++;
+        void this.readAndWrite(packId, range).finally(() => {
+          this.active--;
+          this.budget.release(bytes);
+          this.reads.release();
+          const wake = this.wake;
+          this.wake = undefined;
+          wake?.();
+        });
       }
     }
+  }
+
+  /** Resolves when a read finishes, or after `ms`. */
+  private settledOrTimeout(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 
   private async readAndWrite(packId: string, range: Range): Promise<void> {
     try {
       const buf = await this.repo.backend.load({ type: 'data', name: packId }, range.start, range.end - range.start);
-      // Handed to a worker, but this thread's per-file objects die at the same pace: collect them along.
-      noteBufferTraffic(buf.length);
       const blobs: WriteBlob[] = [];
       const owners: QueuedRequest[][] = [];
       for (const r of range.reqs) {

@@ -1,67 +1,26 @@
 /**
- * Worker thread: compresses, encrypts and decodes blobs off the main thread. Messages are handled in order, so a
- * `share` is in effect for every request sent after it.
+ * Worker thread: hashes, compresses, encrypts and decodes blobs off the main thread, and writes restored
+ * plaintext straight into the files being restored. Messages are handled in order, so a `share` or `filter` is in
+ * effect for every request sent after it.
  */
+import { createHmac } from 'node:crypto';
 import { writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { DamagedRepoError } from '../errors.js';
+import { noteBufferTraffic } from '../util/gc.js';
 import { BlobCodec } from './codec.js';
 import { blobId } from './crypto.js';
 import { ownBuffer } from './own-buffer.js';
-import { noteBufferTraffic } from '../util/gc.js';
-import type { WorkerData, WorkerRequest, WorkerReply, WriteBlob } from './worker-protocol.js';
-
-/** Sealed blobs from this size up are written into recycled buffers (the main thread recycles the same). */
-const RECYCLE_MIN = 256 * 1024;
-/** Recycled buffers kept waiting for a blob: enough for a few blobs in flight. */
-const RECYCLE_KEEP = 12 * 1024 * 1024;
+import { IdFilter, OutboxWriter, type WorkerData, type WorkerRequest, type WorkerReply, type WriteBlob } from './worker-protocol.js';
 
 const data = workerData as WorkerData;
 const codec = new BlobCodec(Buffer.from(data.encKey), data.level);
 const idKey = Buffer.from(data.idKey);
 const regions = new Map<number, Buffer>();
+const outbox = new OutboxWriter(data.outbox);
+let filter: IdFilter | undefined;
 const port = parentPort;
 if (!port) throw new Error('blob-worker must run in a worker thread');
-
-/**
- * Buffers that large sealed blobs are written into, travelling to the main thread and back, so that this thread
- * does not allocate (and its malloc arena fragment) one per blob. Small blobs get buffers of their own: small
- * allocations do not fragment, and a reused big buffer would waste its size on them.
- */
-class OutputBuffers {
-  private readonly free: ArrayBuffer[] = [];
-  private bytes = 0;
-
-  constructor(private readonly maxBytes: number) {}
-
-  give(ab: ArrayBuffer): void {
-    if (this.bytes + ab.byteLength > this.maxBytes) return; // let it go
-    this.free.push(ab);
-    this.bytes += ab.byteLength;
-  }
-
-  /** The smallest kept buffer of at least `n` bytes, or a new one. */
-  take(n: number): Buffer {
-    if (n < RECYCLE_MIN) return Buffer.allocUnsafeSlow(n);
-    let best = -1;
-    for (let i = 0; i < this.free.length; i++) {
-      const len = this.free[i]!.byteLength;
-      if (len >= n && (best < 0 || len < this.free[best]!.byteLength)) best = i;
-    }
-    if (best < 0) return Buffer.allocUnsafeSlow(roundUp(n));
-    const [ab] = this.free.splice(best, 1);
-    this.bytes -= ab!.byteLength;
-    return Buffer.from(ab!);
-  }
-}
-
-/** Up to the next multiple of an eighth of n's power of two: few distinct sizes, at most 1/8 unused. */
-function roundUp(n: number): number {
-  const step = 2 ** Math.floor(Math.log2(n)) / 8;
-  return Math.ceil(n / step) * step;
-}
-
-const outputs = new OutputBuffers(RECYCLE_KEEP);
 
 function reply(msg: WorkerReply, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(msg, transfer);
@@ -102,23 +61,48 @@ function writeBlobs(buffer: Buffer, blobs: WriteBlob[]): ({ error: string; damag
   });
 }
 
+/** Compresses and seals a chunk into the outbox (or, when it is full, a buffer of its own) and replies. */
+function encode(seq: number, chunk: Buffer, id?: string): void {
+  let slot: { buf: Buffer; offset: number; span: number } | undefined;
+  let sealed: Buffer;
+  try {
+    sealed = codec.encodeInto(chunk, (n) => {
+      slot = outbox.take(n);
+      return slot ? slot.buf : Buffer.allocUnsafeSlow(n);
+    });
+  } catch (err) {
+    if (slot) outbox.untake(slot.span);
+    throw err;
+  }
+  noteBufferTraffic(sealed.length); // the cipher's output pieces, copied into `sealed`
+  const extra = id === undefined ? {} : { id };
+  if (slot) {
+    reply({ seq, offset: slot.offset, length: sealed.length, span: slot.span, rawLength: chunk.length, ...extra });
+  } else {
+    const ab = sealed.buffer as ArrayBuffer;
+    reply({ seq, sealed: ab, rawLength: chunk.length, ...extra }, [ab]);
+  }
+}
+
 port.on('message', (req: WorkerRequest) => {
   try {
     switch (req.op) {
       case 'share':
         regions.set(req.region, Buffer.from(req.memory));
         break;
-      case 'unshare':
-        regions.delete(req.region);
+      case 'encode':
+        encode(req.seq, regionView(req.region, req.offset, req.length));
         break;
-      case 'recycle':
-        outputs.give(req.buffer);
+      case 'filter':
+        filter = new IdFilter(req.memory);
         break;
-      case 'encode': {
-        const sealed = codec.encodeInto(regionView(req.region, req.offset, req.length), (n) => outputs.take(n));
-        noteBufferTraffic(sealed.length);
-        const ab = sealed.buffer as ArrayBuffer;
-        reply({ seq: req.seq, sealed: ab, length: sealed.length, rawLength: req.length }, [ab]);
+      case 'save': {
+        const chunk = regionView(req.region, req.offset, req.length);
+        // blobId() of crypto.ts, keeping the raw digest for the filter.
+        const raw = createHmac('sha256', idKey).update(chunk).digest();
+        const id = raw.toString('hex');
+        if (filter?.mayHave(raw) !== false) reply({ seq: req.seq, id });
+        else encode(req.seq, chunk, id);
         break;
       }
       case 'decode': {

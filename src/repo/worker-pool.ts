@@ -3,11 +3,18 @@ import { Worker } from 'node:worker_threads';
 import { DamagedRepoError, OwbError } from '../errors.js';
 import { DEFAULT_ZSTD_LEVEL } from './codec.js';
 import type { MasterKey } from './crypto.js';
-import { noteBufferTraffic } from '../util/gc.js';
 import { ownBuffer } from './own-buffer.js';
-import type { WorkerData, WorkerReply, WorkerRequest, WriteBlob } from './worker-protocol.js';
+import { noteBufferTraffic } from '../util/gc.js';
+import { newOutbox, OutboxReader, type IdFilter, type WorkerData, type WorkerReply, type WorkerRequest, type WriteBlob } from './worker-protocol.js';
 
-export type { WriteBlob } from './worker-protocol.js';
+export { IdFilter, type WriteBlob } from './worker-protocol.js';
+
+/** A stored blob from encode(): release() once `sealed` has been copied, and do not use it afterwards. */
+export interface EncodedBlob {
+  sealed: Buffer;
+  rawLength: number;
+  release: () => void;
+}
 
 interface Pending {
   resolve: (reply: WorkerReply) => void;
@@ -31,28 +38,37 @@ export function defaultWorkerCount(): number {
   return Math.min(8, Math.max(2, availableParallelism()));
 }
 
-/** Encode replies from this size up go back to their worker for reuse (see blob-worker.ts). */
-const RECYCLE_MIN = 256 * 1024;
+/**
+ * Each worker's outbox for sealed blobs: a few typical blobs in flight. A blob that does not fit comes back as a
+ * buffer of its own.
+ */
+const OUTBOX_BYTES = 4 * 1024 * 1024;
 
 /** A fixed per-request cost, so that many tiny requests also count as load. */
 const REQUEST_COST = 16 * 1024;
 
 /**
- * Compression, encryption and verification of blobs on worker threads. Requests go to the worker with the
- * fewest bytes outstanding.
+ * Hashing, compression, encryption and verification of blobs on worker threads. Requests go to the worker with
+ * the fewest bytes outstanding. Plaintext to back up is read from shared memory and sealed blobs come back
+ * through each worker's outbox, so neither crosses threads as an allocation of its own.
  */
 export class BlobWorkerPool {
   private readonly workers: Worker[] = [];
   private readonly pending: Map<number, Pending>[] = [];
   private readonly load: number[] = [];
+  private readonly outboxes: OutboxReader[] = [];
+  /** Outbox blobs by request, between their reply and encode() picking them up. */
+  private readonly accepted = new Map<number, { view: Buffer; release: () => void }>();
   private seq = 0;
   private next = 0;
   private regions = 0;
   private failure: Error | undefined;
 
   constructor(key: MasterKey, level = DEFAULT_ZSTD_LEVEL, count = defaultWorkerCount()) {
-    const data: WorkerData = { encKey: key.encKey, idKey: key.idKey, level };
     for (let i = 0; i < count; i++) {
+      const outbox = newOutbox(OUTBOX_BYTES);
+      const data: WorkerData = { encKey: key.encKey, idKey: key.idKey, level, outbox };
+      this.outboxes.push(new OutboxReader(outbox));
       const w = new Worker(workerUrl(), { workerData: data });
       const map = new Map<number, Pending>();
       w.on('message', (reply: WorkerReply) => this.onReply(i, reply));
@@ -67,8 +83,8 @@ export class BlobWorkerPool {
   }
 
   /**
-   * Makes shared memory readable by every worker and returns its region number for encode(). The caller must
-   * not change a range while a request on it is outstanding.
+   * Makes shared memory readable by every worker and returns its region number for encode() and save(). The
+   * caller must not change a range while a request on it is outstanding. Workers keep it until close().
    */
   share(memory: SharedArrayBuffer): number {
     const region = ++this.regions;
@@ -76,34 +92,28 @@ export class BlobWorkerPool {
     return region;
   }
 
-  /** Forgets shared memory (the workers drop their reference, so it can be freed). */
-  unshare(region: number): void {
-    for (let i = 0; i < this.workers.length; i++) this.post(i, { op: 'unshare', seq: 0, region });
+  /**
+   * Compresses (when it pays) and encrypts a range of shared memory into a stored blob. `sealed` usually lies in
+   * the worker's outbox: call `release()` once it has been copied, and do not use it afterwards.
+   */
+  async encode(region: number, offset: number, length: number): Promise<EncodedBlob> {
+    return this.encoded(await this.send({ op: 'encode', seq: 0, region, offset, length }, [], length))!;
+  }
+
+  /** Makes `filter` the one that save() consults (see IdFilter); it may change while in use. */
+  useFilter(filter: IdFilter): void {
+    for (let i = 0; i < this.workers.length; i++) this.post(i, { op: 'filter', seq: 0, memory: filter.memory });
   }
 
   /**
-   * Compresses (when it pays) and encrypts a range of shared memory into a stored blob. Call `release()` once
-   * `sealed` has been copied elsewhere: its memory goes back to the worker for a later blob.
+   * Computes the blob id of a range of shared memory and, unless the filter may know it, encodes it as encode()
+   * does. Without `encoded`, the caller encodes the chunk itself if it turns out to be new.
    */
-  async encode(region: number, offset: number, length: number): Promise<{ sealed: Buffer; rawLength: number; release: () => void }> {
-    const worker = this.leastLoaded();
-    const reply = (await this.send({ op: 'encode', seq: 0, region, offset, length }, [], length, worker)) as {
-      sealed: ArrayBuffer;
-      length: number;
-      rawLength: number;
-    };
-    let released = false;
-    const release = (): void => {
-      if (released) return;
-      released = true;
-      if (reply.sealed.byteLength >= RECYCLE_MIN && !this.failure) {
-        this.post(worker, { op: 'recycle', seq: 0, buffer: reply.sealed }, [reply.sealed]);
-      } else {
-        // Garbage now; its memory belongs to the worker's malloc arena, which grows until this thread collects.
-        noteBufferTraffic(reply.sealed.byteLength);
-      }
-    };
-    return { sealed: Buffer.from(reply.sealed, 0, reply.length), rawLength: reply.rawLength, release };
+  async save(region: number, offset: number, length: number): Promise<{ id: string; encoded?: EncodedBlob }> {
+    const reply = await this.send({ op: 'save', seq: 0, region, offset, length }, [], length);
+    const encoded = this.encoded(reply);
+    const id = (reply as { id: string }).id;
+    return encoded ? { id, encoded } : { id };
   }
 
   /** Decrypts, decompresses and checks a stored blob against its id. */
@@ -129,6 +139,18 @@ export class BlobWorkerPool {
     return reply.failures.map((f) => (f === undefined ? undefined : f.damaged ? new DamagedRepoError(f.error) : new OwbError(f.error)));
   }
 
+  private encoded(reply: WorkerReply): EncodedBlob | undefined {
+    if ('sealed' in reply) {
+      const sealed = Buffer.from(reply.sealed);
+      // Garbage once copied; its memory belongs to the worker's malloc arena until this thread collects it.
+      return { sealed, rawLength: reply.rawLength, release: () => noteBufferTraffic(sealed.length) };
+    }
+    const accepted = this.accepted.get(reply.seq);
+    if (!accepted) return undefined;
+    this.accepted.delete(reply.seq);
+    return { sealed: accepted.view, rawLength: (reply as { rawLength: number }).rawLength, release: accepted.release };
+  }
+
   /** Stops all workers. */
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.terminate()));
@@ -150,8 +172,9 @@ export class BlobWorkerPool {
     this.workers[worker]!.postMessage(req, transfer);
   }
 
-  private send(req: WorkerRequest, transfer: ArrayBuffer[], bytes: number, worker = this.leastLoaded()): Promise<WorkerReply> {
+  private send(req: WorkerRequest, transfer: ArrayBuffer[], bytes: number): Promise<WorkerReply> {
     if (this.failure) return Promise.reject(this.failure);
+    const worker = this.leastLoaded();
     const seq = ++this.seq;
     req.seq = seq;
     const cost = bytes + REQUEST_COST;
@@ -163,6 +186,8 @@ export class BlobWorkerPool {
   }
 
   private onReply(worker: number, reply: WorkerReply): void {
+    // Outbox entries are accepted in arrival order, the order the worker wrote them, whatever happens next.
+    if ('span' in reply) this.accepted.set(reply.seq, this.outboxes[worker]!.accept(reply.offset, reply.length, reply.span));
     const p = this.pending[worker]!.get(reply.seq);
     if (!p) return;
     this.pending[worker]!.delete(reply.seq);

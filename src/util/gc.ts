@@ -12,7 +12,7 @@ setFlagsFromString('--expose-gc');
 const gcFn = runInNewContext('gc') as (opts?: { type?: 'major' | 'minor'; execution?: 'sync' }) => void;
 
 /** Bytes of buffer traffic between young-generation collections. */
-const MINOR_EVERY = 8 * 1024 * 1024;
+const MINOR_EVERY = 4 * 1024 * 1024;
 /** Bytes of buffer traffic between full collections. */
 const MAJOR_EVERY = 256 * 1024 * 1024;
 let sinceMinor = 0;
