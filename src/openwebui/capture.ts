@@ -8,6 +8,7 @@ import { inspectSqlite, missingUploads, type DatabaseFacts, type OpenWebuiManife
 import { inspectPostgres, parsePgUrl, pgDumpStream } from './postgres.js';
 import { backupSqlite, sqliteFingerprint } from './sqlite-copy.js';
 import { copyTreePass, type CopyState } from './tree-copy.js';
+import { instrumentationPoint } from '../util/instrument.js';
 import { pathExists } from '../util/path-exists.js';
 
 /** One item of the snapshot layout (same shape as jobs' LayoutEntry; openwebui/ knows no repository). */
@@ -95,7 +96,7 @@ async function capture(dep: Deployment, opts: CaptureOptions, staging: string, c
 
   // Phase 2, quiesced: only what changed since phase 1.
   const phase2 = async (): Promise<void> => {
-    await faultInjection();
+    await instrumentationPoint('capture.window');
     for (const j of sqliteJobs) {
       if ((await sqliteFingerprint(j.live)) !== prints.get(j.live)) await backupSqlite(j.live, j.staged);
     }
@@ -203,15 +204,6 @@ async function fetchVersionAt(baseUrl: string): Promise<string | undefined> {
 }
 
 
-/**
- * Fault injection for the always-resume tests, enabled only by environment variables: hold the window
- * open (so a signal can land inside it) or fail inside it.
- */
-async function faultInjection(): Promise<void> {
-  const hold = Number(process.env.OWB_FAULT_HOLD_WINDOW_MS ?? 0);
-  if (hold > 0) await new Promise((r) => setTimeout(r, hold));
-  if (process.env.OWB_FAULT_FAIL_IN_WINDOW === '1') throw new Error('injected failure inside the backup window');
-}
 
 /**
  * Staging copies hold unencrypted databases: remove those left by owb processes that died (kill -9), and

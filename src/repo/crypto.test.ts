@@ -78,10 +78,11 @@ describe('ids', () => {
 });
 
 describe('deriveKey', () => {
-  const saved = process.env.OWB_TEST_CHEAP_KDF;
+  const KEY = Symbol.for('owb.instrumentation');
+  const g = globalThis as Record<symbol, unknown>;
+  const installed = g[KEY];
   afterEach(() => {
-    if (saved === undefined) delete process.env.OWB_TEST_CHEAP_KDF;
-    else process.env.OWB_TEST_CHEAP_KDF = saved;
+    g[KEY] = installed;
   });
 
   it('is deterministic for one password, salt and cost, and changes with each', async () => {
@@ -99,15 +100,20 @@ describe('deriveKey', () => {
     expect(await deriveKey('caf\u00e9', salt, CHEAP)).toEqual(await deriveKey('cafe\u0301', salt, CHEAP));
   });
 
-  it('uses strong default costs unless OWB_TEST_CHEAP_KDF=1', () => {
-    delete process.env.OWB_TEST_CHEAP_KDF;
-    expect(defaultScryptParams().N).toBeGreaterThanOrEqual(1 << 15);
+  it('uses the strong default cost whatever the environment says; only a test preload lowers it', () => {
+    g[KEY] = undefined;
     process.env.OWB_TEST_CHEAP_KDF = '1';
-    expect(defaultScryptParams().N).toBeLessThanOrEqual(1 << 12);
+    try {
+      expect(defaultScryptParams()).toEqual({ N: 65536, r: 8, p: 1 });
+    } finally {
+      delete process.env.OWB_TEST_CHEAP_KDF;
+    }
+    g[KEY] = { scrypt: { N: 1024, r: 8, p: 1 } };
+    expect(defaultScryptParams().N).toBe(1024);
   });
 
   it('can actually run the default cost (memory limit set high enough)', async () => {
-    delete process.env.OWB_TEST_CHEAP_KDF;
+    g[KEY] = undefined;
     const key = await deriveKey('pw', randomBytes(32), defaultScryptParams());
     expect(key.length).toBe(32);
   });

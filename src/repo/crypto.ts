@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, scrypt as scryptCb } from 'node:crypto';
 import { DamagedRepoError } from '../errors.js';
+import { instrumentation } from '../util/instrument.js';
 
 /** Bytes of the random AES-GCM nonce that prefixes every sealed object. */
 export const NONCE_BYTES = 12;
@@ -67,12 +68,15 @@ export interface ScryptParams {
   p: number;
 }
 
+/** Cost of new keys: 2^16 × 8 × 128 B = 64 MiB and roughly 0.2 s here. */
+export const DEFAULT_SCRYPT: Readonly<ScryptParams> = Object.freeze({ N: 65536, r: 8, p: 1 });
+
 /**
- * Default cost: 2^16 × 8 × 128 B = 64 MiB and roughly 0.2 s here. OWB_TEST_CHEAP_KDF=1 lowers it for test
- * suites only, which create hundreds of repositories; the parameters used are recorded in each key file.
+ * The cost for a new key. Only a test preload can lower it (test suites create hundreds of repositories); the
+ * parameters used are recorded in each key file, so readers never depend on this.
  */
 export function defaultScryptParams(): ScryptParams {
-  return process.env.OWB_TEST_CHEAP_KDF === '1' ? { N: 1024, r: 8, p: 1 } : { N: 65536, r: 8, p: 1 };
+  return { ...(instrumentation().scrypt ?? DEFAULT_SCRYPT) };
 }
 
 /** Derives a 32-byte key from a password. */

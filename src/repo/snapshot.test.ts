@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DamagedRepoError, ExitCode, UsageError } from '../errors.js';
 import { MemoryBackend } from '../storage/memory.js';
 import { Repository } from './repository.js';
@@ -63,15 +63,9 @@ describe('findSnapshot', () => {
 
 describe('listSnapshots', () => {
   let repo: Repository;
-  const saved = process.env.OWB_TEST_CHEAP_KDF;
 
   beforeAll(async () => {
-    process.env.OWB_TEST_CHEAP_KDF = '1';
     repo = await Repository.init(new MemoryBackend('snapshots'), 'pw');
-  });
-  afterAll(() => {
-    if (saved === undefined) delete process.env.OWB_TEST_CHEAP_KDF;
-    else process.env.OWB_TEST_CHEAP_KDF = saved;
   });
 
   it('is empty for a new repository', async () => {

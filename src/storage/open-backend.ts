@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { Backend } from './backend.js';
+import { instrumentation } from '../util/instrument.js';
 
 /** Per-repository settings from the config, for the backends that have any. */
 export interface BackendOptions {
@@ -47,9 +48,8 @@ function localPath(path: string): string {
  */
 export async function openBackend(url: string, opts: BackendOptions = {}): Promise<Backend> {
   const backend = await openPlain(url, opts);
-  const killAfter = Number(process.env.OWB_FAULT_KILL_AFTER_WRITES ?? 0);
-  if (killAfter > 0) return (await import('./kill-after-writes.js')).killAfterWrites(backend, killAfter);
-  return backend;
+  const wrap = instrumentation().wrapBackend;
+  return wrap ? wrap(backend) : backend;
 }
 
 async function openPlain(url: string, opts: BackendOptions): Promise<Backend> {

@@ -29,7 +29,6 @@ let root: string;
 let srcDir: string;
 
 beforeAll(async () => {
-  process.env.OWB_TEST_CHEAP_KDF = '1';
   root = await makeTemp('owb-doctor-');
   srcDir = join(root, 'src');
   await mkdir(srcDir);

@@ -85,15 +85,11 @@ async function withRepo<T>(repoPath: string, fn: (repo: Repository) => Promise<T
 
 describe('runForget (library)', () => {
   let s: Seeded;
-  const savedKdf = process.env.OWB_TEST_CHEAP_KDF;
 
   beforeAll(async () => {
-    process.env.OWB_TEST_CHEAP_KDF = '1';
     s = await seed('lib');
   });
   afterAll(async () => {
-    if (savedKdf === undefined) delete process.env.OWB_TEST_CHEAP_KDF;
-    else process.env.OWB_TEST_CHEAP_KDF = savedKdf;
     await cleanupTemp();
   });
 

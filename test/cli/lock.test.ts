@@ -14,7 +14,6 @@ function holdLock(cli: CliOptions, shared = false): Promise<ChildProcess> {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       OWB_REPOSITORY: cli.repo,
       OWB_PASSWORD_FILE: cli.passwordFile,
-      OWB_TEST_CHEAP_KDF: '1',
       ...(shared ? { OWB_HOLD_SHARED: '1' } : {}),
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -13,6 +13,9 @@ import { PROJECT_ROOT } from './services.js';
 
 export { PROJECT_ROOT };
 
+/** `node --import` of the test preload (test-only instrumentation: cheap keys, fault injection). */
+export const PRELOAD_NODE_OPTION = `--import=${pathToFileURL(join(PROJECT_ROOT, 'test', 'support', 'preload.mjs')).href}`;
+
 /** The compiled entry point the tests run. */
 export const CLI_PATH = join(PROJECT_ROOT, 'dist', 'cli', 'main.js');
 
@@ -110,7 +113,8 @@ function baseEnv(opts: CliOptions, home: string): Record<string, string> {
     // Run logs, metrics and always-resume markers stay in the test's own folder.
     XDG_STATE_HOME: join(home, 'state'),
     LANG: 'C.UTF-8',
-    OWB_TEST_CHEAP_KDF: '1',
+    // Test-only instrumentation (cheap keys, fault injection) in every owb process: see preload.mjs.
+    NODE_OPTIONS: PRELOAD_NODE_OPTION,
     OWB_REPOSITORY: opts.repo,
     OWB_PASSWORD_FILE: opts.passwordFile,
     ...opts.env,
