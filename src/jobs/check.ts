@@ -5,7 +5,7 @@ import type { IndexFileJson } from '../repo/index-file.js';
 import { parsePackHeader } from '../repo/pack-format.js';
 import type { Repository } from '../repo/repository.js';
 import { listSnapshots } from '../repo/snapshot.js';
-import { decodeTree, unsafeNameReason } from '../repo/tree.js';
+import { unsafeNameReason } from '../repo/tree.js';
 import { BlobWorkerPool } from '../repo/worker-pool.js';
 
 /** What `check` is asked to do. */
@@ -36,16 +36,16 @@ export async function runCheck(repo: Repository, opts: CheckOptions = {}): Promi
   const res: CheckResult = { errors: [], warnings: [], snapshots: 0, packs: 0, blobs: 0, packsRead: 0 };
   const err = (m: string): void => void res.errors.push(m);
 
-  for (const f of await repo.backend.list('index')) {
+  for (const name of await repo.listIndexFiles()) {
     try {
-      repo.index.addIndexFile(await repo.loadJson<IndexFileJson>('index', f.name));
+      repo.index.addIndexFile(await repo.loadJson<IndexFileJson>('index', name));
     } catch (e) {
-      err(`index ${f.name.slice(0, 12)}: ${(e as Error).message}`);
+      err(`index ${name.slice(0, 12)}: ${(e as Error).message}`);
     }
   }
   res.blobs = repo.index.size;
 
-  const stored = new Map((await repo.backend.list('data')).map((f) => [f.name, f.size]));
+  const stored = await repo.listPacks();
   const indexed = new Set(repo.index.packIds());
   res.packs = stored.size;
   const minSizes = new Map<string, number>();
@@ -72,7 +72,7 @@ export async function runCheck(repo: Repository, opts: CheckOptions = {}): Promi
       seenTrees.add(id);
       let tree;
       try {
-        tree = decodeTree(await repo.loadBlob(id), id);
+        tree = await repo.loadTree(id);
       } catch (e) {
         err(`${path}: tree ${id.slice(0, 12)}: ${(e as Error).message}`);
         continue;
@@ -107,7 +107,7 @@ async function readAllPacks(repo: Repository, packIds: string[], res: CheckResul
       const where = `pack ${id.slice(0, 12)}`;
       let bytes: Buffer;
       try {
-        bytes = await repo.backend.load({ type: 'data', name: id });
+        bytes = await repo.loadPack(id);
       } catch (e) {
         if (!isNotFound(e)) res.errors.push(`${where}: ${(e as Error).message}`);
         continue;

@@ -1,6 +1,6 @@
 import type { Repository } from '../repo/repository.js';
 import { listSnapshots, type SnapshotJson } from '../repo/snapshot.js';
-import { decodeTree, encodeTree, type TreeNode } from '../repo/tree.js';
+import type { TreeNode } from '../repo/tree.js';
 
 /** What `copy` is asked to do. */
 export interface CopyOptions {
@@ -79,7 +79,7 @@ class BlobCopier {
       this.mapped.set(srcId, srcId);
       return srcId;
     }
-    const tree = decodeTree(await this.src.loadBlob(srcId), srcId);
+    const tree = await this.src.loadTree(srcId);
     const nodes: TreeNode[] = [];
     for (const n of tree.nodes) {
       const copy: TreeNode = { ...n };
@@ -91,7 +91,7 @@ class BlobCopier {
       }
       nodes.push(copy);
     }
-    const dstId = await this.dst.saveBlob('tree', encodeTree(nodes));
+    const dstId = await this.dst.saveTree(nodes);
     this.mapped.set(srcId, dstId);
     return dstId;
   }
@@ -112,7 +112,7 @@ class BlobCopier {
   // tree's pack but not all of its data); verify before trusting it.
   private async subtreeComplete(id: string): Promise<boolean> {
     if (this.verified.has(id)) return true;
-    const tree = decodeTree(await this.dst.loadBlob(id), id);
+    const tree = await this.dst.loadTree(id);
     for (const n of tree.nodes) {
       if (n.type === 'file' && !(n.content ?? []).every((c) => this.dst.hasBlob(c))) return false;
       if (n.type === 'dir' && !(this.dst.hasBlob(n.subtree!) && (await this.subtreeComplete(n.subtree!)))) return false;

@@ -1,6 +1,6 @@
 import type { Repository } from '../repo/repository.js';
 import type { Snapshot } from '../repo/snapshot.js';
-import { decodeTree, type NodeType } from '../repo/tree.js';
+import type { NodeType } from '../repo/tree.js';
 
 /** One listed entry, with its full path inside the snapshot. */
 export interface ListedEntry {
@@ -18,7 +18,7 @@ export async function listSnapshotEntries(repo: Repository, snap: Snapshot, unde
   const prefix = under === '/' ? '' : under.replace(/\/+$/, '');
   const out: ListedEntry[] = [];
   const walk = async (treeId: string, dir: string): Promise<void> => {
-    const tree = decodeTree(await repo.loadBlob(treeId), treeId);
+    const tree = await repo.loadTree(treeId);
     for (const n of tree.nodes) {
       const path = `${dir}/${n.name}`;
       const inside = prefix === '' || path === prefix || path.startsWith(`${prefix}/`);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OwbError, UsageError } from '../errors.js';
 import { quiesce, readImageMigrations, waitHealthy, writeContainerFile, type QuiesceHandle } from '../docker/index.js';
@@ -13,7 +13,7 @@ import type { Repository } from '../repo/repository.js';
 import type { Snapshot } from '../repo/snapshot.js';
 import { runOpenWebuiBackup } from './openwebui-backup.js';
 import { runRestore } from './restore.js';
-import { findNode, readNode } from './snapshot-file.js';
+import { findNode, readNode } from '../repo/snapshot-file.js';
 import type { ResolvedSource } from './source.js';
 import { pathExists } from '../util/path-exists.js';
 
@@ -48,7 +48,6 @@ export interface OpenWebuiRestoreResult {
 }
 
 const PATTERNS: Record<Exclude<RestorePart, 'secret'>, string> = { db: '/data/webui.db', uploads: '/data/uploads', vector: '/data/vector_db' };
-const LIVE_NAMES: Record<Exclude<RestorePart, 'secret'>, string> = { db: 'webui.db', uploads: 'uploads', vector: 'vector_db' };
 const DB_SIDE_FILES = ['webui.db-wal', 'webui.db-shm', 'webui.db-journal'];
 
 /**

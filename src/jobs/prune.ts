@@ -3,7 +3,7 @@ import { indexFileFor } from '../repo/index-file.js';
 import type { BlobLocation } from '../repo/index-file.js';
 import type { PackedBlob } from '../repo/pack-format.js';
 import type { Repository } from '../repo/repository.js';
-import { collectUsedBlobs } from './used-blobs.js';
+import { collectUsedBlobs } from '../repo/used-blobs.js';
 
 /** What `prune` is asked to do. */
 export interface PruneOptions {
@@ -48,12 +48,12 @@ export async function runPrune(repo: Repository, opts: PruneOptions = {}): Promi
   const threshold = opts.maxUnusedFraction ?? 0.05;
   const step = opts.onProgress ?? (() => undefined);
   step('loading index');
-  const oldIndexFiles = (await repo.backend.list('index')).map((f) => f.name);
+  const oldIndexFiles = await repo.listIndexFiles();
   await repo.loadIndex();
   // Every indexed pack must exist before anything is judged unused: a missing one means damage, and
   // reading its trees would fail half-way with a less useful message.
   step('planning');
-  const stored = new Map((await repo.backend.list('data')).map((f) => [f.name, f.size]));
+  const stored = await repo.listPacks();
   for (const id of repo.index.packIds()) {
     if (!stored.has(id)) throw new DamagedRepoError(`pack ${id.slice(0, 12)} is indexed but missing; refusing to prune (run "owb check")`);
   }
@@ -118,11 +118,11 @@ export async function runPrune(repo: Repository, opts: PruneOptions = {}): Promi
 
   // 3. Only now may the old index go, 4. and after it the packs it alone referenced.
   step('removing old index');
-  for (const name of oldIndexFiles) await repo.backend.remove({ type: 'index', name });
+  for (const name of oldIndexFiles) await repo.removeIndexFile(name);
   res.indexFilesReplaced = oldIndexFiles.length;
   step(`deleting ${drop.length + repack.length} packs`);
   for (const id of [...repack.map((p) => p.id), ...drop]) {
-    await repo.backend.remove({ type: 'data', name: id }).catch((err: unknown) => {
+    await repo.removePack(id).catch((err: unknown) => {
       throw new OwbError(`could not delete pack ${id.slice(0, 12)} (run prune again): ${(err as Error).message}`);
     });
   }

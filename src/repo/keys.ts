@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
-import { DamagedRepoError, isNotFound, WrongPasswordError } from '../errors.js';
+import { DamagedRepoError, WrongPasswordError } from '../errors.js';
 import type { Backend } from '../storage/backend.js';
 import { defaultScryptParams, deriveKey, open, seal, sha256Hex, type MasterKey, type ScryptParams } from './crypto.js';
 

@@ -4,10 +4,12 @@ import { validateChunkerParams, type ChunkerParams } from './chunker.js';
 import { BlobCodec } from './codec.js';
 import { blobId, newMasterKey, sha256Hex, type MasterKey } from './crypto.js';
 import { indexFileFor, MasterIndex, type IndexFileJson } from './index-file.js';
-import { addKey, openKey } from './keys.js';
-import { RepoLock } from './lock.js';
+import { addKey, listKeys, openKey, type KeyInfo } from './keys.js';
+import { listLocks, RepoLock, type LockInfo } from './lock.js';
 import type { BlobType, PackedBlob } from './pack-format.js';
 import { Packer } from './packer.js';
+import { encodeTree, type Tree, type TreeNode } from './tree.js';
+import { TreeLoader } from './tree-loader.js';
 import { chunkerParamsOf, FORMAT_VERSION, newRepoConfig, type RepoConfigJson } from './repo-config.js';
 
 const CONFIG = { type: 'config', name: '' } as const;
@@ -42,6 +44,7 @@ export class Repository {
   private unindexed: { id: string; blobs: PackedBlob[] }[] = [];
   private packers: Partial<Record<BlobType, Packer>> = {};
   private indexWrites: Promise<void> = Promise.resolve();
+  private trees: TreeLoader | undefined;
 
   private constructor(
     readonly backend: Backend,
@@ -103,10 +106,55 @@ export class Repository {
     return RepoLock.acquire({ backend: this.backend, codec: this.codec }, exclusive);
   }
 
+  /** Every lock file, with whether it is stale. */
+  listLocks(): Promise<LockInfo[]> {
+    return listLocks({ backend: this.backend, codec: this.codec });
+  }
+
+  /** Removes one lock file (unlock). */
+  removeLock(id: string): Promise<void> {
+    return this.backend.remove({ type: 'locks', name: id });
+  }
+
+  /** Every key file's public facts. */
+  listKeys(): Promise<KeyInfo[]> {
+    return listKeys(this.backend);
+  }
+
+  /** Stores the master key under another password; returns the new key's id. */
+  addKey(password: string): Promise<string> {
+    return addKey(this.backend, this.key, password);
+  }
+
+  /** Removes a key file. */
+  removeKey(id: string): Promise<void> {
+    return this.backend.remove({ type: 'keys', name: id });
+  }
+
+  /** Removes a snapshot file (forget). */
+  removeSnapshot(id: string): Promise<void> {
+    return this.backend.remove({ type: 'snapshots', name: id });
+  }
+
+  /** Removes an index file (prune, once a complete new index is durable). */
+  removeIndexFile(name: string): Promise<void> {
+    return this.backend.remove({ type: 'index', name });
+  }
+
+  /** Removes a pack (prune, once no index references it). */
+  removePack(id: string): Promise<void> {
+    return this.backend.remove({ type: 'data', name: id });
+  }
+
+  /** How many storage requests may usefully run at once. */
+  get connections(): number {
+    return this.backend.properties.connections;
+  }
+
   /** Loads every index file into memory. */
   async loadIndex(): Promise<void> {
-    for (const f of await this.backend.list('index')) {
-      this.index.addIndexFile(await this.loadJson<IndexFileJson>('index', f.name));
+    for (const name of await this.listIndexFiles()) {
+      this.index.addIndexFile(await this.loadJson<IndexFileJson>('index', name));
     }
   }
 
@@ -182,7 +230,41 @@ export class Repository {
   async loadSealedBlob(id: string): Promise<Buffer> {
     const loc = this.index.lookup(id);
     if (!loc) throw new DamagedRepoError(`blob ${id.slice(0, 12)} is not in the index`);
-    return this.backend.load({ type: 'data', name: loc.packId }, loc.offset, loc.length);
+    return this.loadPackRange(loc.packId, loc.offset, loc.length);
+  }
+
+  /** Reads `length` stored bytes of a pack from `offset` (several neighbouring sealed blobs in one read). */
+  loadPackRange(packId: string, offset: number, length: number): Promise<Buffer> {
+    return this.backend.load({ type: 'data', name: packId }, offset, length);
+  }
+
+  /** Reads a whole pack (check --read-data verifies it against its name). */
+  loadPack(packId: string): Promise<Buffer> {
+    return this.backend.load({ type: 'data', name: packId });
+  }
+
+  /** Every stored pack with its size, indexed or not. */
+  async listPacks(): Promise<Map<string, number>> {
+    return new Map((await this.backend.list('data')).map((f) => [f.name, f.size]));
+  }
+
+  /** Names of the stored index files. */
+  async listIndexFiles(): Promise<string[]> {
+    return (await this.backend.list('index')).map((f) => f.name);
+  }
+
+  /**
+   * Loads, verifies and parses a tree. Neighbouring trees are read together and the last few ranges kept, since
+   * walks (backup's parent, restore, check, prune) visit the trees of a pack one after another.
+   */
+  loadTree(id: string): Promise<Tree> {
+    this.trees ??= new TreeLoader(this);
+    return this.trees.load(id);
+  }
+
+  /** Saves a directory listing as a tree blob and returns its id. */
+  saveTree(nodes: TreeNode[]): Promise<string> {
+    return this.saveBlob('tree', encodeTree(nodes));
   }
 
   /** Loads, decrypts, decompresses and verifies a blob on this thread. */

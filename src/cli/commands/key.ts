@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { UsageError } from '../../errors.js';
-import { addKey, listKeys } from '../../repo/keys.js';
+import { runKeyList, runKeyPasswd, runKeyRemove } from '../../jobs/keys.js';
 import type { CliContext } from '../context.js';
 import { table } from '../format.js';
 
@@ -12,7 +11,7 @@ export function registerKey(program: Command, ctx: () => CliContext): void {
     .description('list keys; * marks the one that opened the repository')
     .action(async () => {
       const c = ctx();
-      const { keys, current } = await c.withRepo('none', async (repo) => ({ keys: await listKeys(repo.backend), current: repo.keyId }));
+      const { keys, current } = await c.withRepo('none', runKeyList);
       if (c.out.json) {
         c.out.printJson(keys.map((k) => ({ ...k, current: k.id === current })));
         return;
@@ -25,7 +24,7 @@ export function registerKey(program: Command, ctx: () => CliContext): void {
     .option('--new-password-file <file>', 'file holding the new password')
     .action(async (flags: { newPasswordFile?: string }) => {
       const c = ctx();
-      const id = await c.withRepo('shared', async (repo) => addKey(repo.backend, repo.key, await c.newPassword(flags.newPasswordFile)));
+      const id = await c.withRepo('shared', async (repo) => repo.addKey(await c.newPassword(flags.newPasswordFile)));
       if (c.out.json) c.out.printJson({ id });
       else c.out.info(`added key ${id.slice(0, 8)}`);
     });
@@ -35,14 +34,7 @@ export function registerKey(program: Command, ctx: () => CliContext): void {
     .argument('<id>', 'key id or unique prefix')
     .action(async (ref: string) => {
       const c = ctx();
-      const id = await c.withRepo('exclusive', async (repo) => {
-        const hits = (await listKeys(repo.backend)).filter((k) => k.id.startsWith(ref));
-        if (hits.length !== 1) throw new UsageError(hits.length === 0 ? `no key ${ref}` : `key id ${ref} is ambiguous`);
-        const target = hits[0]!.id;
-        if (target === repo.keyId) throw new UsageError('refusing to remove the key that opened the repository; use another password to remove it');
-        await repo.backend.remove({ type: 'keys', name: target });
-        return target;
-      });
+      const id = await c.withRepo('exclusive', (repo) => runKeyRemove(repo, ref));
       if (c.out.json) c.out.printJson({ removed: id });
       else c.out.info(`removed key ${id.slice(0, 8)}`);
     });
@@ -52,12 +44,7 @@ export function registerKey(program: Command, ctx: () => CliContext): void {
     .option('--new-password-file <file>', 'file holding the new password')
     .action(async (flags: { newPasswordFile?: string }) => {
       const c = ctx();
-      const id = await c.withRepo('exclusive', async (repo) => {
-        const added = await addKey(repo.backend, repo.key, await c.newPassword(flags.newPasswordFile));
-        // The new key is durable before the old one goes, so a crash never leaves no key at all.
-        await repo.backend.remove({ type: 'keys', name: repo.keyId });
-        return added;
-      });
+      const id = await c.withRepo('exclusive', async (repo) => runKeyPasswd(repo, await c.newPassword(flags.newPasswordFile)));
       if (c.out.json) c.out.printJson({ id });
       else c.out.info(`password changed (new key ${id.slice(0, 8)})`);
     });

@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
 import { OwbError } from '../errors.js';
-import type { Repository } from '../repo/repository.js';
-import type { Snapshot } from '../repo/snapshot.js';
-import { decodeTree, type TreeNode } from '../repo/tree.js';
+import type { Repository } from './repository.js';
+import type { Snapshot } from './snapshot.js';
+import type { TreeNode } from './tree.js';
 
 /** The node at an absolute snapshot path (`/data/webui.db`), or undefined. The index must be loaded. */
 export async function findNode(repo: Repository, snap: Snapshot, path: string): Promise<TreeNode | undefined> {
@@ -10,7 +10,7 @@ export async function findNode(repo: Repository, snap: Snapshot, path: string): 
   let treeId = snap.tree;
   let node: TreeNode | undefined;
   for (const [i, part] of parts.entries()) {
-    const tree = decodeTree(await repo.loadBlob(treeId), treeId);
+    const tree = await repo.loadTree(treeId);
     node = tree.nodes.find((n) => n.name === part);
     if (!node) return undefined;
     if (i < parts.length - 1) {

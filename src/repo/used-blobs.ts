@@ -1,6 +1,6 @@
-import type { Repository } from '../repo/repository.js';
-import { listSnapshots } from '../repo/snapshot.js';
-import { decodeTree } from '../repo/tree.js';
+import { DamagedRepoError } from '../errors.js';
+import type { Repository } from './repository.js';
+import { listSnapshots } from './snapshot.js';
 
 /**
  * Collects the id of every blob that some snapshot needs: its trees and their files' content. Each tree is
@@ -12,14 +12,14 @@ export async function collectUsedBlobs(repo: Repository): Promise<Set<string>> {
   const snapshots = await listSnapshots(repo, (id) => damaged.push(id));
   if (damaged.length > 0) {
     // Pruning around an unreadable snapshot could delete the data it needs.
-    throw new Error(`snapshot ${damaged[0]!.slice(0, 8)} cannot be read; refusing to prune (run "owb check")`);
+    throw new DamagedRepoError(`snapshot ${damaged[0]!.slice(0, 8)} cannot be read; refusing to prune (run "owb check")`);
   }
   const stack = snapshots.map((s) => s.tree);
   while (stack.length > 0) {
     const id = stack.pop()!;
     if (used.has(id)) continue;
     used.add(id);
-    const tree = decodeTree(await repo.loadBlob(id), id);
+    const tree = await repo.loadTree(id);
     for (const n of tree.nodes) {
       if (n.type === 'dir' && n.subtree) stack.push(n.subtree);
       for (const c of n.content ?? []) used.add(c);
