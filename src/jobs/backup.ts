@@ -1,15 +1,14 @@
-import { lstatSync, readdirSync, type Stats } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { hostname as osHostname, userInfo } from 'node:os';
-import { join, resolve } from 'node:path';
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { Repository } from '../repo/repository.js';
 import { listSnapshots, type Snapshot, type SnapshotJson, type SnapshotSummary } from '../repo/snapshot.js';
 import type { TreeNode } from '../repo/tree.js';
 import { BlobWorkerPool } from '../repo/worker-pool.js';
-import { Archiver, type ArchiveCounters } from './archiver.js';
-import { archiveLayout, layoutOfPaths, type LayoutEntry } from './layout.js';
+import { Archiver, type ArchiveCounters } from '../archiver/archiver.js';
+import { archiveLayout, layoutOfPaths, type LayoutEntry } from '../archiver/layout.js';
+import { scanTotal } from '../archiver/scan-total.js';
 import { PROGRAM_VERSION } from '../version.js';
 
 /** What a backup run is asked to do. */
@@ -147,42 +146,6 @@ function pickParent(all: Snapshot[], wanted: string | false | undefined, host: s
   }
   const key = paths.join('\0');
   return all.filter((s) => s.hostname === host && [...s.paths].sort().join('\0') === key).at(-1);
-}
-
-/**
- * Sums regular file sizes under `paths` (for the progress ETA); runs alongside the backup. Synchronous calls in
- * slices: each costs microseconds where its promise version costs tens, and this walk competes with the backup.
- */
-async function scanTotal(paths: string[], exclude: BackupOptions['exclude']): Promise<number> {
-  let total = 0;
-  const stack = [...paths];
-  let slice = Date.now();
-  while (stack.length > 0) {
-    if (Date.now() - slice >= 10) {
-      await yieldToLoop();
-      slice = Date.now();
-    }
-    const p = stack.pop()!;
-    let st: Stats;
-    try {
-      st = lstatSync(p);
-    } catch {
-      continue;
-    }
-    if (st.isDirectory()) {
-      if (exclude?.(p, true)) continue;
-      let names: string[] = [];
-      try {
-        names = readdirSync(p);
-      } catch {
-        // unreadable: the backup itself warns about it
-      }
-      for (const name of names) stack.push(join(p, name));
-    } else if (st.isFile() && !exclude?.(p, false)) {
-      total += st.size;
-    }
-  }
-  return total;
 }
 
 function safeUsername(): string {

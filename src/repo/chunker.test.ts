@@ -1,11 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
-import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  Chunker,
   DEFAULT_CHUNKER_PARAMS,
   chunkBuffer,
   cutMaskBits,
@@ -163,51 +158,6 @@ function specXs(n: number): Uint8Array {
   return out;
 }
 
-async function collect(gen: AsyncIterable<Buffer>): Promise<Buffer[]> {
-  const out: Buffer[] = [];
-  for await (const c of gen) out.push(c);
-  return out;
-}
-
-/** Asserts `chunks` are exactly `data` cut where chunkBuffer cuts, each in its own transferable ArrayBuffer. */
-function expectSameAsChunkBuffer(chunks: Buffer[], data: Uint8Array, p: ChunkerParams, gear: Uint32Array): void {
-  const expected = chunkBuffer(data, p, gear);
-  expect(chunks.map((c) => c.length)).toEqual(expected);
-  let pos = 0;
-  for (const c of chunks) {
-    expect(Buffer.isBuffer(c)).toBe(true);
-    expect(c.byteOffset).toBe(0);
-    expect(c.buffer.byteLength).toBe(c.length);
-    expect(Buffer.compare(c, data.subarray(pos, pos + c.length))).toBe(0);
-    pos += c.length;
-  }
-  expect(pos).toBe(data.length);
-}
-
-async function* pieces(data: Uint8Array, size: number | ((i: number) => number)): AsyncGenerator<Uint8Array> {
-  let pos = 0;
-  for (let i = 0; pos < data.length; i++) {
-    const n = typeof size === 'number' ? size : size(i);
-    yield data.subarray(pos, pos + n);
-    pos += n;
-  }
-}
-
-/** A FileHandle stand-in whose reads return at most `maxRead` bytes, as a pipe or a network mount may. */
-function shortReadHandle(data: Uint8Array, maxRead: number): FileHandle {
-  let pos = 0;
-  const fake = {
-    async read(buffer: Uint8Array, offset: number, length: number, position: number | null) {
-      expect(position).toBeNull();
-      const n = Math.min(length, maxRead, data.length - pos);
-      buffer.set(data.subarray(pos, pos + n), offset);
-      pos += n;
-      return { bytesRead: n, buffer };
-    },
-  };
-  return fake as unknown as FileHandle;
-}
-
 describe('validateChunkerParams', () => {
   it('accepts the defaults and the small test params', () => {
     expect(() => validateChunkerParams(DEFAULT_CHUNKER_PARAMS)).not.toThrow();
@@ -228,7 +178,6 @@ describe('validateChunkerParams', () => {
   ])('rejects %s with a RangeError', (_name, p) => {
     expect(() => validateChunkerParams(p)).toThrow(RangeError);
     expect(() => chunkBuffer(new Uint8Array(10), p, gearTable(ZERO_SEED))).toThrow(RangeError);
-    expect(() => new Chunker(p, gearTable(ZERO_SEED))).toThrow(RangeError);
   });
 
   it('accepts the smallest legal params, an avg that is not a power of two, and the largest bounds', () => {
@@ -449,149 +398,5 @@ describe('cut points', () => {
       expect(bytes, `seed ${s}`).toBeGreaterThanOrEqual(MiB);
       expect(bytes, `seed ${s}`).toBeLessThan(5 * MiB);
     }
-  });
-});
-
-describe('Chunker', () => {
-  const gear = gearTable(ZERO_SEED);
-  let dir: string;
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'owb-chunker-'));
-  });
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  async function chunkFileAt(chunker: Chunker, data: Uint8Array, name: string): Promise<Buffer[]> {
-    const path = join(dir, name);
-    await writeFile(path, data);
-    const fh = await open(path, 'r');
-    try {
-      return await collect(chunker.chunkFile(fh));
-    } finally {
-      await fh.close();
-    }
-  }
-
-  const { minSize, maxSize } = SMALL;
-  // The last size exceeds the 4 × maxSize buffer, so compaction runs.
-  const sizes = [0, 1, minSize - 1, minSize, minSize + 1, maxSize, 3 * maxSize + 12_345, 10 * maxSize + 777];
-
-  it('chunkFile cuts files of every boundary size exactly as chunkBuffer, reusing one Chunker', async () => {
-    const chunker = new Chunker(SMALL, gear);
-    for (const [k, size] of sizes.entries()) {
-      const data = xorshiftBytes(size, 100 + k);
-      const chunks = await chunkFileAt(chunker, data, `f${k}`);
-      expectSameAsChunkBuffer(chunks, data, SMALL, gear);
-      if (size === 0) expect(chunks).toEqual([]);
-    }
-  });
-
-  it('streams agree with chunkBuffer where cuts fall at maxSize (zero runs, tight tiny params)', async () => {
-    // Random data almost never reaches maxSize under SMALL; zero runs always do, so a streaming path that
-    // searched before holding maxSize bytes would be caught here.
-    const mixed = xorshiftBytes(6 * maxSize + 99, 16);
-    mixed.fill(0, maxSize / 2, 3 * maxSize);
-    mixed.fill(0, 4 * maxSize + 5, 5 * maxSize + 12);
-    expect(chunkBuffer(mixed, SMALL, gear).filter((n) => n === maxSize).length).toBeGreaterThanOrEqual(3);
-    const chunker = new Chunker(SMALL, gear);
-    expectSameAsChunkBuffer(await chunkFileAt(chunker, mixed, 'mixed'), mixed, SMALL, gear);
-    expectSameAsChunkBuffer(await collect(chunker.chunkStream(pieces(mixed, 7))), mixed, SMALL, gear);
-
-    // A 520-byte buffer: compaction on nearly every chunk, and most cuts at maxSize.
-    const tiny: ChunkerParams = { minSize: 64, avgSize: 128, maxSize: 130 };
-    const tinyChunker = new Chunker(tiny, gear);
-    const data = xorshiftBytes(100_003, 17);
-    expect(chunkBuffer(data, tiny, gear).filter((n) => n === tiny.maxSize).length).toBeGreaterThan(100);
-    expectSameAsChunkBuffer(await chunkFileAt(tinyChunker, data, 'tiny'), data, tiny, gear);
-    expectSameAsChunkBuffer(await collect(tinyChunker.chunkStream(pieces(data, 7))), data, tiny, gear);
-    expectSameAsChunkBuffer(await collect(tinyChunker.chunkFile(shortReadHandle(data, 97))), data, tiny, gear);
-  });
-
-  it('chunkFile copes with short reads', async () => {
-    const chunker = new Chunker(SMALL, gear);
-    const data = xorshiftBytes(10 * maxSize + 3, 11);
-    for (const maxRead of [1000, 4093, maxSize + 1]) {
-      expectSameAsChunkBuffer(await collect(chunker.chunkFile(shortReadHandle(data, maxRead))), data, SMALL, gear);
-    }
-  });
-
-  it.each<[string, number | ((i: number) => number)]>([
-    ['1 byte', 1],
-    ['7 bytes', 7],
-    ['3 MiB', 3 * MiB],
-    ['irregular', (i) => [1, 65_537, 13, 300_001, 0, 4096][i % 6]!],
-  ])('chunkStream with %s pieces cuts exactly as chunkBuffer', async (_name, size) => {
-    const chunker = new Chunker(SMALL, gear);
-    for (const [k, n] of sizes.entries()) {
-      // One-byte pieces over the largest input only add run time, not coverage.
-      if (size === 1 && n > 4 * maxSize) continue;
-      const data = xorshiftBytes(n, 200 + k);
-      expectSameAsChunkBuffer(await collect(chunker.chunkStream(pieces(data, size))), data, SMALL, gear);
-    }
-  });
-
-  it('chunkStream accepts a source that reuses its piece buffer', async () => {
-    const data = xorshiftBytes(3 * maxSize + 5, 12);
-    async function* reusing(): AsyncGenerator<Uint8Array> {
-      const scratch = new Uint8Array(10_000);
-      for (let pos = 0; pos < data.length; pos += scratch.length) {
-        const n = Math.min(scratch.length, data.length - pos);
-        scratch.set(data.subarray(pos, pos + n));
-        yield scratch.subarray(0, n);
-        scratch.fill(0xee);
-      }
-    }
-    expectSameAsChunkBuffer(await collect(new Chunker(SMALL, gear).chunkStream(reusing())), data, SMALL, gear);
-  });
-
-  it('uses the default params end to end (chunkFile and chunkStream on 3 × 8 MiB + 12345 bytes)', async () => {
-    const p = DEFAULT_CHUNKER_PARAMS;
-    const chunker = new Chunker(p, gear);
-    const data = xorshiftBytes(3 * p.maxSize + 12_345, 13);
-    const expected = chunkBuffer(data, p, gear);
-    expect(expected.length).toBeGreaterThan(10);
-    expectSameAsChunkBuffer(await chunkFileAt(chunker, data, 'defaults'), data, p, gear);
-    expectSameAsChunkBuffer(await collect(chunker.chunkStream(pieces(data, 3 * MiB))), data, p, gear);
-  });
-
-  it('refuses a second input while one is in progress, and is reusable after return()', async () => {
-    const chunker = new Chunker(SMALL, gear);
-    const data = xorshiftBytes(3 * maxSize, 14);
-    const first = chunker.chunkStream(pieces(data, 4096));
-    expect((await first.next()).done).toBe(false);
-    await expect(chunker.chunkStream(pieces(data, 4096)).next()).rejects.toThrow(/already chunking/);
-    await first.return(undefined);
-    expectSameAsChunkBuffer(await collect(chunker.chunkStream(pieces(data, 4096))), data, SMALL, gear);
-  });
-
-  it('closes the source when the consumer stops early', async () => {
-    let closed = false;
-    const data = xorshiftBytes(3 * maxSize, 15);
-    async function* source(): AsyncGenerator<Uint8Array> {
-      try {
-        for (let pos = 0; pos < data.length; pos += 1000) yield data.subarray(pos, pos + 1000);
-      } finally {
-        closed = true;
-      }
-    }
-    for await (const chunk of new Chunker(SMALL, gear).chunkStream(source())) {
-      expect(chunk.length).toBeGreaterThan(0);
-      break;
-    }
-    expect(closed).toBe(true);
-  });
-
-  it('rejects string pieces', async () => {
-    async function* strings(): AsyncGenerator<unknown> {
-      yield 'not bytes';
-    }
-    const gen = new Chunker(SMALL, gear).chunkStream(strings() as AsyncIterable<Uint8Array>);
-    await expect(gen.next()).rejects.toThrow(TypeError);
-  });
-
-  it('rejects a malformed gear table', () => {
-    expect(() => new Chunker(SMALL, new Uint32Array(255))).toThrow(RangeError);
   });
 });

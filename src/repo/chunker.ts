@@ -12,10 +12,9 @@
  *
  * Speed notes (why the hot loop looks the way it does): the loop skips straight to minSize, reads the gear table
  * through an Int32Array so every value is an int32 for V8, keeps the hash in int32 with `| 0`, is unrolled
- * four times, and lives in one monomorphic function that the Chunker and chunkBuffer() both call.
+ * four times, and lives in one monomorphic function that the archiver's streaming reader and chunkBuffer() both call.
  */
 import { createHmac } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
 
 /** Chunk size bounds in bytes, with minSize < avgSize < maxSize and avgSize - minSize >= 64. */
 export interface ChunkerParams {
@@ -39,16 +38,14 @@ export const DEFAULT_CHUNKER_PARAMS: Readonly<ChunkerParams> = Object.freeze({
   maxSize: 4 * 1024 * 1024,
 });
 
-// avgSize <= 2^29 keeps the mask within 29 bits of the 32-bit hash; maxSize is capped so that the Chunker's
-// 4 × maxSize buffer stays within what a Uint8Array may hold.
+// avgSize <= 2^29 keeps the mask within 29 bits of the 32-bit hash; maxSize is capped so that a reader's window of a
+// few × maxSize stays within what a Uint8Array may hold.
 const MAX_AVG_SIZE = 2 ** 29;
 // A smaller spread would cut within a few dozen bytes of minSize: content-defined in name only.
 const MIN_SPREAD = 64;
 const MAX_MAX_SIZE = 2 ** 30;
 const GEAR_ENTRIES = 256;
 const SEED_BYTES = 32;
-/** Buffer capacity in multiples of maxSize: large enough that compaction (a copy of < maxSize) is rare. */
-const BUFFER_MAX_MULTIPLE = 4;
 
 /**
  * Throws a RangeError unless `p` is usable: integers with 64 <= minSize < avgSize < maxSize and
@@ -177,147 +174,4 @@ export function chunkBuffer(buf: Uint8Array, params: ChunkerParams, gear: Uint32
     start += n;
   }
   return lengths;
-}
-
-/**
- * Streaming chunker. Owns one buffer of 4 × maxSize, allocated on first use and reused for every input, so
- * chunking many files allocates nothing large per file and memory stays bounded whatever the input size.
- *
- * One input at a time: starting a second chunkFile()/chunkStream() while another is unfinished throws, because
- * both would share the buffer. Finish or `return()` a generator before starting the next.
- */
-export class Chunker {
-  /** The validated, frozen parameters this chunker cuts with. */
-  readonly params: Readonly<ChunkerParams>;
-  private readonly gear: Uint32Array;
-  private buf: Uint8Array | undefined;
-  private busy = false;
-
-  /** Throws RangeError on invalid params or a gear table that is not 256 uint32 values. */
-  constructor(params: ChunkerParams, gear: Uint32Array) {
-    validateChunkerParams(params);
-    checkGear(gear);
-    this.params = Object.freeze({ minSize: params.minSize, avgSize: params.avgSize, maxSize: params.maxSize });
-    // Own copy: a caller mutating its table later must not change our cut points mid-stream.
-    this.gear = new Uint32Array(gear);
-  }
-
-  /**
-   * Chunks the rest of an open file, reading from the handle's current position (the start, for a freshly opened
-   * handle) until EOF. Reads go straight into the internal buffer; no stream objects are created. Each yielded
-   * Buffer is a fresh copy that owns its own ArrayBuffer (byteOffset 0, exactly the chunk's length), so it may be
-   * kept or transferred to a worker. An empty file yields nothing.
-   */
-  async *chunkFile(fh: FileHandle): AsyncGenerator<Buffer> {
-    const buf = this.acquire();
-    try {
-      const maxSize = this.params.maxSize;
-      const cap = buf.length;
-      let start = 0;
-      let end = 0;
-      let eof = false;
-      for (;;) {
-        // A cut is final only once maxSize bytes are visible from the chunk start, or the input has ended.
-        while (!eof && end - start < maxSize) {
-          if (start === end) {
-            start = end = 0;
-          } else if (start + maxSize > cap) {
-            buf.copyWithin(0, start, end);
-            end -= start;
-            start = 0;
-          }
-          // position null: read(2) from the current position, so pipes and character devices work too.
-          const { bytesRead } = await fh.read(buf, end, cap - end, null);
-          if (bytesRead === 0) eof = true;
-          else end += bytesRead;
-        }
-        if (start === end) return;
-        const n = findCutPoint(buf, start, end, this.params, this.gear);
-        yield copyOut(buf, start, n);
-        start += n;
-      }
-    } finally {
-      this.release();
-    }
-  }
-
-  /**
-   * Chunks piped input (a database dump, stdin) with exactly the cut points chunkFile() would give the same bytes,
-   * whatever the piece sizes. Pieces are copied into the internal buffer, so the source may reuse its buffers once
-   * it yields again. Yielded Buffers own their ArrayBuffers, as with chunkFile(). If the consumer stops early, the
-   * source iterator is closed.
-   */
-  async *chunkStream(src: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
-    const buf = this.acquire();
-    const it = src[Symbol.asyncIterator]();
-    let sourceOpen = true;
-    try {
-      const maxSize = this.params.maxSize;
-      const cap = buf.length;
-      let start = 0;
-      let end = 0;
-      let piece: Uint8Array | undefined;
-      let pieceOff = 0;
-      for (;;) {
-        while (sourceOpen && end - start < maxSize) {
-          if (start === end) {
-            start = end = 0;
-          } else if (start + maxSize > cap) {
-            buf.copyWithin(0, start, end);
-            end -= start;
-            start = 0;
-          }
-          if (piece === undefined) {
-            let r: IteratorResult<Uint8Array>;
-            try {
-              r = await it.next();
-            } catch (err) {
-              // A source that threw is finished; calling return() on it would be wrong.
-              sourceOpen = false;
-              throw err;
-            }
-            if (r.done === true) {
-              sourceOpen = false;
-              break;
-            }
-            // Readable streams with an encoding yield strings; their bytes are not what the user meant to back up.
-            if (!(r.value instanceof Uint8Array)) throw new TypeError('chunkStream source must yield Uint8Array pieces');
-            if (r.value.length === 0) continue;
-            piece = r.value;
-            pieceOff = 0;
-          }
-          const take = Math.min(piece.length - pieceOff, cap - end);
-          buf.set(piece.subarray(pieceOff, pieceOff + take), end);
-          end += take;
-          pieceOff += take;
-          if (pieceOff === piece.length) piece = undefined;
-        }
-        if (start === end) return;
-        const n = findCutPoint(buf, start, end, this.params, this.gear);
-        yield copyOut(buf, start, n);
-        start += n;
-      }
-    } finally {
-      this.release();
-      if (sourceOpen) await it.return?.();
-    }
-  }
-
-  private acquire(): Uint8Array {
-    if (this.busy) throw new Error('Chunker is already chunking another input; use one Chunker per concurrent input');
-    this.busy = true;
-    this.buf ??= new Uint8Array(BUFFER_MAX_MULTIPLE * this.params.maxSize);
-    return this.buf;
-  }
-
-  private release(): void {
-    this.busy = false;
-  }
-}
-
-/** A copy in its own exactly-sized ArrayBuffer (never Node's shared pool), so it can be transferred. */
-function copyOut(buf: Uint8Array, start: number, n: number): Buffer {
-  const out = Buffer.allocUnsafeSlow(n);
-  out.set(buf.subarray(start, start + n));
-  return out;
 }

@@ -1,15 +1,14 @@
-import { closeSync, lstatSync, openSync, read, readdirSync, readlinkSync, readSync, type BigIntStats } from 'node:fs';
+import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { DamagedRepoError, InterruptedError } from '../errors.js';
+import { InterruptedError } from '../errors.js';
 import { findCutPoint, gearTable, validateChunkerParams, type ChunkerParams } from '../repo/chunker.js';
-import type { BlobLocation } from '../repo/index-file.js';
-import type { PackedBlob } from '../repo/pack-format.js';
 import type { Repository } from '../repo/repository.js';
-import { decodeTree, encodeTree, type Tree, type TreeNode } from '../repo/tree.js';
+import type { Tree, TreeNode } from '../repo/tree.js';
 import { IdFilter, type BlobWorkerPool } from '../repo/worker-pool.js';
-import { noteBufferTraffic } from '../util/gc.js';
+import { ChunkRing, type Claim } from './chunk-ring.js';
+import { fileSource, READ_MAX, streamSource, type Source } from './input-source.js';
 
 /** Counters the archiver keeps while it runs; also the basis of progress output. */
 export interface ArchiveCounters {
@@ -38,18 +37,9 @@ export interface ArchiverOptions {
   inFlightBytes?: number;
 }
 
+
 /** Enough to keep two workers busy: measured, 4 MiB was slower and 16 MiB no faster but 30 MiB bigger. */
 const DEFAULT_IN_FLIGHT = 8 * 1024 * 1024;
-/** Largest single read. */
-const READ_MAX = 4 * 1024 * 1024;
-/**
- * Files up to this size are read synchronously. From the page cache a small read costs a few microseconds, while
- * an asynchronous one costs tens more (a thread-pool round trip): for 20,000 small files, seconds. Larger files
- * are read asynchronously, so that the copying happens on the thread pool, not on this (the busiest) thread.
- */
-const SYNC_FILE_MAX = 1024 * 1024;
-/** A shorter free stretch at the ring's end is skipped in favour of its front, when that is free. */
-const MIN_READ = 64 * 1024;
 /** The walk yields to the event loop at least this often (ms), so signals and timers are served. */
 const YIELD_EVERY_MS = 20;
 
@@ -80,7 +70,6 @@ export class Archiver {
   private readonly ring: ChunkRing;
   private region: number | undefined;
   private filter: IdFilter | undefined;
-  private readonly trees: TreeLoader;
   private busy = false;
   private lastYield = Date.now();
 
@@ -93,18 +82,17 @@ export class Archiver {
     this.params = Object.freeze({ minSize: p.minSize, avgSize: p.avgSize, maxSize: p.maxSize });
     this.gear = gearTable(repo.key.chunkerSeed);
     this.ring = new ChunkRing(this.params.maxSize + (opts.inFlightBytes ?? DEFAULT_IN_FLIGHT));
-    this.trees = new TreeLoader(repo);
   }
 
   /** Loads a parent tree, or undefined when there is none. */
   async loadTree(id: string | undefined): Promise<Tree | undefined> {
     if (!id) return undefined;
-    return this.trees.load(id);
+    return this.repo.loadTree(id);
   }
 
   /** Saves a directory listing as a tree blob and returns its id. */
   saveTree(nodes: TreeNode[]): Promise<string> {
-    return this.repo.saveBlob('tree', encodeTree(nodes));
+    return this.repo.saveTree(nodes);
   }
 
   /**
@@ -326,6 +314,7 @@ export class Archiver {
   }
 }
 
+
 /** A node that settles once its data is packed; undefined when the entry was skipped. */
 export interface Deferred {
   node: Promise<TreeNode | undefined>;
@@ -367,246 +356,3 @@ function unchanged(parent: TreeNode, now: TreeNode, size: number): boolean {
   );
 }
 
-/** Something to chunk: a file or a stream. */
-interface Source {
-  /** Reads up to `len` bytes into `buf` at `at`; 0 at the end. */
-  read(buf: Buffer, at: number, len: number): number | Promise<number>;
-  /** A good size for the next read: what is left of a regular file (plus one byte, to see its end), or more. */
-  want(): number;
-  /** True once a read has shown the end (a short read of a regular file, past its size). */
-  readonly ended: boolean;
-}
-
-/** A regular file read with pread from its start; `size` from lstat sizes the reads, the end is what read finds. */
-function fileSource(fd: number, size: number): Source {
-  let pos = 0;
-  const src = {
-    ended: false,
-    want: () => (pos <= size ? size - pos + 1 : READ_MAX),
-    read(buf: Buffer, at: number, len: number): number | Promise<number> {
-      if (size <= SYNC_FILE_MAX) return done(readSync(fd, buf, at, len, pos), len);
-      return new Promise<number>((resolve, reject) => {
-        read(fd, buf, at, len, pos, (err, n) => (err ? reject(err) : resolve(done(n, len))));
-      });
-    },
-  };
-  // A short read once the size lstat saw is in is the end: it saves the extra call that would return 0 (for small
-  // files, half the reads). A short read before that (a network filesystem) just means reading on.
-  const done = (n: number, len: number): number => {
-    pos += n;
-    if (n < len && pos >= size) src.ended = true;
-    return n;
-  };
-  return src;
-}
-
-/** Piped content: pieces are copied into the ring; the source is closed if chunking stops early. */
-function streamSource(stream: AsyncIterable<unknown>): Source & { close(): Promise<void> } {
-  const it = stream[Symbol.asyncIterator]();
-  let piece: Uint8Array | undefined;
-  let off = 0;
-  let open = true;
-  return {
-    ended: false,
-    want: () => READ_MAX,
-    async read(buf: Buffer, at: number, len: number): Promise<number> {
-      while (piece === undefined) {
-        let r: IteratorResult<unknown>;
-        try {
-          r = await it.next();
-        } catch (err) {
-          open = false; // a source that threw is finished; calling return() on it would be wrong
-          throw err;
-        }
-        if (r.done === true) {
-          open = false;
-          return 0;
-        }
-        // Readable streams with an encoding yield strings; their bytes are not what the user meant to back up.
-        if (!(r.value instanceof Uint8Array)) throw new TypeError('chunkStream source must yield Uint8Array pieces');
-        if (r.value.length > 0) {
-          piece = r.value;
-          off = 0;
-        }
-      }
-      const n = Math.min(len, piece.length - off);
-      buf.set(piece.subarray(off, off + n), at);
-      off += n;
-      if (off === piece.length) piece = undefined;
-      return n;
-    },
-    async close(): Promise<void> {
-      if (open) {
-        open = false;
-        await it.return?.();
-      }
-    },
-  };
-}
-
-/** A chunk whose bytes must stay put in the ring until it is saved. */
-interface Claim {
-  offset: number;
-  length: number;
-  done: boolean;
-}
-
-/**
- * Memory shared with the workers, holding the window being chunked [start, end) and, behind it, chunks not yet
- * saved. Chunks are claimed in ring order and released in any order; space is reused behind the oldest live
- * chunk. When the window reaches the end of the memory it moves to the front (as the Chunker compacts its buffer),
- * once the chunks there have been saved.
- */
-class ChunkRing {
-  readonly memory: SharedArrayBuffer;
-  readonly buf: Buffer;
-  start = 0;
-  end = 0;
-  private readonly live: Claim[] = [];
-  private head = 0;
-  private wake: (() => void) | undefined;
-
-  constructor(readonly capacity: number) {
-    this.memory = new SharedArrayBuffer(capacity);
-    this.buf = Buffer.from(this.memory);
-  }
-
-  /** Starts a new input: chunks never span two inputs. */
-  beginInput(): void {
-    this.start = this.end;
-  }
-
-  /** Makes the next `n` bytes of the window a chunk; they stay put until release(). */
-  claim(n: number): Claim {
-    const c: Claim = { offset: this.start, length: n, done: false };
-    this.live.push(c);
-    this.start += n;
-    return c;
-  }
-
-  /** Frees a chunk's bytes (once the chunks claimed before it are free too). */
-  release(c: Claim): void {
-    c.done = true;
-    while (this.head < this.live.length && this.live[this.head]!.done) this.head++;
-    if (this.head >= 1024 && this.head * 2 >= this.live.length) {
-      this.live.splice(0, this.head);
-      this.head = 0;
-    }
-    const wake = this.wake;
-    this.wake = undefined;
-    wake?.();
-  }
-
-  /**
-   * Free bytes right after the window's end (at least one), ideally `want`. Moves the window to the front of the
-   * memory, or waits for chunks to be saved, when the end is (nearly) full.
-   */
-  async room(want: number): Promise<number> {
-    for (;;) {
-      const tail = this.head < this.live.length ? this.live[this.head]!.offset : undefined;
-      // Live chunks either trail the window (tail < start) or, after a move, lie ahead of it (tail >= start).
-      const ahead = tail !== undefined && tail >= this.start;
-      const after = (ahead ? tail : this.capacity) - this.end;
-      if (after >= want || after >= MIN_READ) return after;
-      if (!ahead && this.start > 0) {
-        const w = this.end - this.start;
-        const front = tail === undefined ? this.capacity : tail;
-        if (front - w >= want || front - w >= MIN_READ || tail === undefined || (after === 0 && front > w)) {
-          this.buf.copyWithin(0, this.start, this.end);
-          this.start = 0;
-          this.end = w;
-          continue;
-        }
-      }
-      if (after > 0) return after;
-      await new Promise<void>((resolve) => (this.wake = resolve));
-    }
-  }
-}
-
-/** Range reads stay within this size (a few hundred trees). */
-const TREE_RANGE = 1024 * 1024;
-/** Ranges kept; a walk moves through the tree packs, so a few suffice. */
-const TREE_RANGES_KEPT = 4;
-
-/**
- * Loads and verifies tree blobs for a walk (backup's parent trees, restore). Trees are small and packed together,
- * so instead of one read per tree it reads a range of neighbouring blobs of the pack (mostly those before it:
- * a directory's tree is written after its children's) and keeps the last few ranges.
- */
-export class TreeLoader {
-  private packs: Map<string, PackedBlob[]> | undefined;
-  private readonly ranges: { packId: string; start: number; buf: Buffer }[] = [];
-
-  constructor(private readonly repo: Repository) {}
-
-  /** Loads, verifies and parses a tree. */
-  async load(id: string): Promise<Tree> {
-    return decodeTree(await this.loadPlain(id), id);
-  }
-
-  private async loadPlain(id: string): Promise<Buffer> {
-    const loc = this.repo.index.lookup(id);
-    const blobs = loc ? this.packBlobs(loc.packId) : undefined;
-    // Not indexed (the repository names the problem), or in a pack written since the index was read.
-    if (!loc || !blobs) return this.repo.loadBlob(id);
-    const range = this.cached(loc) ?? (await this.readRange(loc, blobs));
-    const at = loc.offset - range.start;
-    const what = `blob ${id.slice(0, 12)}`;
-    const plain = this.repo.codec.decode(range.buf.subarray(at, at + loc.length), what);
-    if (this.repo.blobIdOf(plain) !== id) throw new DamagedRepoError(`${what} does not match its id (damaged)`);
-    return plain;
-  }
-
-  private cached(loc: BlobLocation): { start: number; buf: Buffer } | undefined {
-    const i = this.ranges.findIndex((r) => r.packId === loc.packId && r.start <= loc.offset && loc.offset + loc.length <= r.start + r.buf.length);
-    if (i < 0) return undefined;
-    const [r] = this.ranges.splice(i, 1);
-    this.ranges.unshift(r!);
-    return r;
-  }
-
-  private async readRange(loc: BlobLocation, blobs: PackedBlob[]): Promise<{ start: number; buf: Buffer }> {
-    let i = lowerBound(blobs, loc.offset);
-    if (blobs[i]?.offset !== loc.offset) i = -1;
-    let lo = i;
-    let hi = i;
-    if (i >= 0) {
-      const from = loc.offset + loc.length - (TREE_RANGE * 3) / 4;
-      const to = loc.offset + TREE_RANGE / 4;
-      while (lo > 0 && blobs[lo - 1]!.offset >= from && blobs[lo - 1]!.offset + blobs[lo - 1]!.length === blobs[lo]!.offset) lo--;
-      while (hi + 1 < blobs.length && blobs[hi + 1]!.offset + blobs[hi + 1]!.length <= to && blobs[hi]!.offset + blobs[hi]!.length === blobs[hi + 1]!.offset) hi++;
-    }
-    const start = i >= 0 ? blobs[lo]!.offset : loc.offset;
-    const end = i >= 0 ? blobs[hi]!.offset + blobs[hi]!.length : loc.offset + loc.length;
-    const buf = await this.repo.backend.load({ type: 'data', name: loc.packId }, start, end - start);
-    noteBufferTraffic(buf.length); // garbage once evicted
-    const range = { packId: loc.packId, start, buf };
-    this.ranges.unshift(range);
-    if (this.ranges.length > TREE_RANGES_KEPT) this.ranges.pop();
-    return range;
-  }
-
-  /** The blobs of a pack holding trees, by offset; undefined for data packs and packs the index does not list. */
-  private packBlobs(packId: string): PackedBlob[] | undefined {
-    if (!this.packs) {
-      this.packs = new Map();
-      for (const p of this.repo.index.packEntries()) {
-        if (p.blobs.some((b) => b.type === 'tree')) this.packs.set(p.id, [...p.blobs].sort((a, b) => a.offset - b.offset));
-      }
-    }
-    return this.packs.get(packId);
-  }
-}
-
-/** Index of the first blob at or after `offset`. */
-function lowerBound(blobs: PackedBlob[], offset: number): number {
-  let lo = 0;
-  let hi = blobs.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (blobs[mid]!.offset < offset) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
