@@ -1,6 +1,7 @@
 import { isNotFound, OwbError, UsageError } from '../errors.js';
 import type { Repository } from '../repo/repository.js';
 import { findSnapshot, listSnapshots, type Snapshot } from '../repo/snapshot.js';
+import { runPrune, type PruneOptions, type PruneResult } from './prune.js';
 import {
   groupSnapshots,
   planRetention,
@@ -111,12 +112,12 @@ function newestFirst(list: Snapshot[]): Snapshot[] {
 async function removeSnapshots(repo: Repository, ids: string[]): Promise<void> {
   const failed: string[] = [];
   const queue = [...ids];
-  const workers = Math.max(1, Math.min(MAX_PARALLEL_REMOVALS, repo.backend.properties.connections));
+  const workers = Math.max(1, Math.min(MAX_PARALLEL_REMOVALS, repo.connections));
   await Promise.all(
     Array.from({ length: workers }, async () => {
       for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
         try {
-          await repo.backend.remove({ type: 'snapshots', name: id });
+          await repo.removeSnapshot(id);
         } catch (err) {
           if (!isNotFound(err)) failed.push(`${id.slice(0, 8)}: ${(err as Error).message}`);
         }
@@ -126,4 +127,21 @@ async function removeSnapshots(repo: Repository, ids: string[]): Promise<void> {
   if (failed.length > 0) {
     throw new OwbError(`could not remove ${failed.length} of ${ids.length} snapshot(s): ${failed.join('; ')}`);
   }
+}
+
+/** `forget --prune`: forget, then prune when something was removed. */
+export interface ForgetAndPruneResult {
+  report: ForgetReport;
+  /** Set when prune ran. */
+  pruned?: PruneResult;
+}
+
+/**
+ * Forgets, then prunes when snapshots were removed (and this is not a dry run), under the one exclusive lock the
+ * caller holds, so no backup can reference the data in between.
+ */
+export async function runForgetAndPrune(repo: Repository, opts: ForgetOptions, prune: PruneOptions | false): Promise<ForgetAndPruneResult> {
+  const report = await runForget(repo, opts);
+  if (prune === false || report.dryRun || report.removed.length === 0) return { report };
+  return { report, pruned: await runPrune(repo, prune) };
 }

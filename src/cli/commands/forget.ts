@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
-import { runForget, type ForgetGroupReport } from '../../jobs/forget.js';
+import { runForgetAndPrune, type ForgetGroupReport } from '../../jobs/forget.js';
 import { describeGroup, parseGroupBy, parseKeepCount, validatePolicy, type RetentionPolicy } from '../../jobs/retention.js';
-import { runPrune } from '../../jobs/prune.js';
 import type { CliContext } from '../context.js';
 import { formatBytes } from '../format.js';
 import { printPrune, pruneJson } from './prune.js';
@@ -74,22 +73,28 @@ export function registerForget(program: Command, ctx: () => CliContext): void {
       const groupBy = parseGroupBy(flags.groupBy);
       // Usage errors before the repository is opened and locked.
       if (ids.length === 0) validatePolicy(policy);
-      const { report, pruned } = await c.recorded('forget', () => c.withRepo(flags.dryRun ? 'shared' : 'exclusive', async (repo) => {
-        const report = await runForget(repo, {
-          ids,
-          // With ids, a policy is passed only when one was given, so runForget can refuse the mix.
-          ...(ids.length === 0 || policyGiven(policy) ? { policy } : {}),
-          groupBy,
-          filter: { hosts: flags.host, tags: flags.tag, paths: flags.path },
-          dryRun: !!flags.dryRun,
-        });
-        // Prune under the same exclusive lock, so nothing can sneak in between.
-        const pruned = flags.prune && !flags.dryRun && report.removed.length > 0 ? await runPrune(repo) : undefined;
-        return { report, pruned };
-      }), (r) => ({
-        summary: `${r.report.removed.length} snapshot(s) ${r.report.dryRun ? 'would be ' : ''}removed${r.pruned ? `, ${formatBytes(r.pruned.bytesFreed)} freed` : ''}`,
-        values: { removed: r.report.removed.length, ...(r.pruned ? { bytes_freed: r.pruned.bytesFreed } : {}) },
-      }));
+      const { report, pruned } = await c.recorded(
+        'forget',
+        () =>
+          c.withRepo(flags.dryRun ? 'shared' : 'exclusive', (repo) =>
+            runForgetAndPrune(
+              repo,
+              {
+                ids,
+                // With ids, a policy is passed only when one was given, so runForget can refuse the mix.
+                ...(ids.length === 0 || policyGiven(policy) ? { policy } : {}),
+                groupBy,
+                filter: { hosts: flags.host, tags: flags.tag, paths: flags.path },
+                dryRun: !!flags.dryRun,
+              },
+              flags.prune ? {} : false,
+            ),
+          ),
+        (r) => ({
+          summary: `${r.report.removed.length} snapshot(s) ${r.report.dryRun ? 'would be ' : ''}removed${r.pruned ? `, ${formatBytes(r.pruned.bytesFreed)} freed` : ''}`,
+          values: { removed: r.report.removed.length, ...(r.pruned ? { bytes_freed: r.pruned.bytesFreed } : {}) },
+        }),
+      );
       if (c.out.json) {
         // One JSON document: with --prune, the forget groups and the prune summary side by side.
         if (flags.prune) c.out.printJson({ forget: report.groups.map(groupJson), prune: pruned ? pruneJson(pruned) : null });
