@@ -4,12 +4,12 @@
  * a secret: jobs read their passwords through the config's *_file settings when they run.
  */
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { defaultConfigPaths } from '../config/load.js';
 import type { OwbConfig, ScheduleEntry } from '../config/schema.js';
 import { ExitCode, OwbError } from '../errors.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { isSecretKeyName } from './doctor.js';
 
 /** A cron expression systemd cannot express (or that is not valid cron at all). */
@@ -438,20 +438,13 @@ export function unattendedWarnings(cfg: OwbConfig): string[] {
 
 // ---- writers ---------------------------------------------------------------------------------------------
 
-/** Writes a file atomically (temp file, then rename) with the given mode. */
-async function writeAtomic(path: string, content: string, mode: number): Promise<void> {
-  const tmp = join(dirname(path), `.${randomBytes(6).toString('hex')}.tmp`);
-  await writeFile(tmp, content, { mode });
-  await rename(tmp, path);
-}
-
 /** Writes the units into `dir` (created if needed), mode 0644; returns their paths. */
 export async function writeUnits(dir: string, units: readonly UnitFile[]): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   const paths: string[] = [];
   for (const u of units) {
     const path = join(dir, u.name);
-    await writeAtomic(path, u.content, 0o644);
+    await writeFileAtomic(path, u.content, 0o644);
     paths.push(path);
   }
   return paths;
@@ -460,7 +453,7 @@ export async function writeUnits(dir: string, units: readonly UnitFile[]): Promi
 /** Installs a system crontab file (/etc/cron.d/owb); cron wants it owned by root and not writable by others. */
 export async function writeCronFile(path: string, text: string): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  await writeAtomic(path, text, 0o644);
+  await writeFileAtomic(path, text, 0o644);
 }
 
 function runCrontab(args: string[], input?: string): Promise<{ code: number; out: string; err: string }> {

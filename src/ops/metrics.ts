@@ -9,8 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { parseListen } from '../config/ops-schema.js';
 import { OwbError, UsageError } from '../errors.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import type { Redactor } from './redact.js';
-import { writeFileAtomic } from './run-log.js';
 
 /** Content type of the text exposition format. */
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';

@@ -5,11 +5,12 @@
  * after the run, and needs exact control over redaction, file mode and durability; a streaming logger's
  * async buffering and worker threads would add risk (lost last line on exit) without adding anything.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { link, lstat, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { Redactor } from './redact.js';
+import { ATOMIC_TMP_PREFIX, writeTempFile } from '../util/atomic-write.js';
 import { formatBytes } from '../util/format-bytes.js';
 
 /** The JSON-lines file in the log directory. */
@@ -18,7 +19,6 @@ export const JSONL_NAME = 'owb.jsonl';
 export const DEFAULT_JSONL_MAX_BYTES = 10 * 1024 * 1024;
 /** Temp files older than this (ms) are leftovers of a crash and are removed by pruneLogs. */
 const STALE_TMP_MS = 24 * 3600 * 1000;
-const TMP_PREFIX = '.tmp-';
 /** `2026-11-26T09-15-02Z-backup.log`, optionally `…-backup.2.log` when two runs share a second. */
 const REPORT_RE = /^(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})Z-[A-Za-z0-9_.-]+\.log$/;
 
@@ -295,41 +295,12 @@ export function formatSeconds(s: number): string {
   return `${m}m ${sec.toFixed(1).padStart(4, '0')}s`;
 }
 
-/** Writes `data` to a temp file beside `path` (mode `mode`) and fsyncs it; returns the temp path. */
-async function writeTemp(path: string, data: string | Uint8Array, mode: number): Promise<string> {
-  const tmp = join(dirname(path), `${TMP_PREFIX}${randomBytes(8).toString('hex')}`);
-  const fh = await open(tmp, 'wx', mode);
-  try {
-    // Exactly `mode`, whatever the umask: a hardened unit's UMask=0077 must not hide the .prom from node_exporter.
-    await fh.chmod(mode);
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  return tmp;
-}
-
-/**
- * Replaces `path` atomically: temp file in the same directory, fsync, rename. Readers see the old or the
- * new content, never a torn file. The temp name never ends in `.prom` or `.log`, so collectors skip it.
- */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
-  const tmp = await writeTemp(path, data, mode);
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => {});
-    throw err;
-  }
-}
-
 /** Publishes `<base>.log` (or `<base>.2.log`, … when taken) atomically without replacing an existing report. */
 async function publishNew(dir: string, base: string, render: (name: string) => string): Promise<{ path: string; name: string }> {
   for (let n = 1; ; n++) {
     const name = n === 1 ? `${base}.log` : `${base}.${n}.log`;
     const path = join(dir, name);
-    const tmp = await writeTemp(path, render(name), 0o600);
+    const tmp = await writeTempFile(path, render(name), 0o600);
     try {
       await link(tmp, path);
       return { path, name };
@@ -416,7 +387,7 @@ export async function pruneLogs(dir: string, opts: PruneLogsOptions): Promise<{ 
     if (opts.keepDays > 0 && r.t < cutoff) doomed.add(r.name);
     if (opts.keepCount > 0 && i >= opts.keepCount) doomed.add(r.name);
   });
-  for (const name of names.filter((n) => n.startsWith(TMP_PREFIX))) {
+  for (const name of names.filter((n) => n.startsWith(ATOMIC_TMP_PREFIX))) {
     const st = await lstat(join(dir, name)).catch(() => undefined);
     if (st && now - st.mtimeMs > STALE_TMP_MS) doomed.add(name);
   }
