@@ -14,7 +14,6 @@ import {
   findInlineSecrets,
   findScheduleEvidence,
   formatAge,
-  isSecretKeyName,
   redactUrl,
   scheduleItem,
   secretFileItem,
@@ -107,28 +106,6 @@ describe('secretFileItem', () => {
     expect(secretFileItem(ref, { mode: 0o100604 }).status).toBe('FAIL');
     expect(secretFileItem(ref, { error: 'ENOENT' })).toMatchObject({ status: 'WARN', detail: '/etc/owb/pw: cannot check (ENOENT)' });
   });
-});
-
-describe('isSecretKeyName', () => {
-  it.each([
-    ['password', true],
-    ['Password', true],
-    ['db_pass', true],
-    ['secret', true],
-    ['X-Api-Key', true],
-    ['apiKey', true],
-    ['Authorization', true],
-    ['auth_token', true],
-    ['AWS_SECRET_ACCESS_KEY', true],
-    ['password_file', false],
-    ['secret_key_file', false],
-    ['token_file', false],
-    ['AWS_ACCESS_KEY_ID', false],
-    ['keep_daily', false],
-    ['passive', false],
-    ['url', false],
-    ['content-type', false],
-  ])('%s → %s', (key, secret) => expect(isSecretKeyName(key)).toBe(secret));
 });
 
 describe('findInlineSecrets / configSecretsItem', () => {

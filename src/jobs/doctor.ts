@@ -19,6 +19,8 @@ import { OwbError, RepoLockedError, RepoNotFoundError, UsageError, WrongPassword
 import { databaseEngine, openWebuiEnvOf, type OpenWebuiEnv } from '../openwebui/deployment.js';
 import type { Repository } from '../repo/repository.js';
 import { listSnapshots } from '../repo/snapshot.js';
+import { Redactor } from '../ops/redact.js';
+import { hasUrlPassword, isSecretName } from '../util/secret-detect.js';
 import { LAST_DRILL_FILE } from './drill.js';
 
 /** A check's verdict. */
@@ -203,22 +205,6 @@ export function secretFileItem(ref: SecretFileRef, st: { mode: number } | { erro
   return { name, status: 'PASS', detail: `${ref.path} (mode ${mode})` };
 }
 
-const SECRET_WORDS = new Set(['password', 'passwd', 'pass', 'passphrase', 'pw', 'secret', 'token', 'key', 'apikey', 'authorization', 'auth', 'credential', 'credentials']);
-const NOT_SECRET_LAST = new Set(['file', 'path', 'dir', 'id', 'name']);
-
-/** True when a setting's name says it holds a secret (`password`, `X-Api-Key`, `auth_token`), but not a file or id of one. */
-export function isSecretKeyName(key: string): boolean {
-  const words = key
-    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
-    .toLowerCase()
-    .split(/[^a-z0-9]+/)
-    .filter(Boolean);
-  if (words.length === 0 || NOT_SECRET_LAST.has(words[words.length - 1]!)) return false;
-  return words.some((w) => SECRET_WORDS.has(w));
-}
-
-const URL_PASSWORD_RE = /:\/\/[^/\s:@]+:[^/\s@]+@/;
-
 /** Where the YAML holds a secret in plain text: "line 12 (notify.0.headers.X-Api-Key)". Values are never returned. */
 export function findInlineSecrets(text: string): string[] {
   const lines = new LineCounter();
@@ -231,12 +217,12 @@ export function findInlineSecrets(text: string): string[] {
       for (const pair of node.items) {
         const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
         const value = pair.value;
-        if (isScalar(value) && isSecretKeyName(key) && value.value !== null && String(value.value) !== '') out.push(where(value, [...path, key]));
+        if (isScalar(value) && isSecretName(key) && value.value !== null && String(value.value) !== '') out.push(where(value, [...path, key]));
         else walk(value, [...path, key]);
       }
     } else if (isSeq(node)) {
       node.items.forEach((item, i) => walk(item, [...path, String(i)]));
-    } else if (isScalar(node) && typeof node.value === 'string' && URL_PASSWORD_RE.test(node.value)) {
+    } else if (isScalar(node) && typeof node.value === 'string' && hasUrlPassword(node.value)) {
       out.push(where(node, path, ': password in a URL'));
     }
   };
@@ -290,7 +276,7 @@ export function secretFilesOf(cfg: OwbConfig, env: NodeJS.ProcessEnv, extra: rea
   });
   refs.push(...extra);
   for (const [k, v] of Object.entries(env)) {
-    if (v && k.endsWith('_FILE') && isSecretKeyName(k.slice(0, -'_FILE'.length))) refs.push({ label: k, path: v });
+    if (v && k.endsWith('_FILE') && isSecretName(k.slice(0, -'_FILE'.length))) refs.push({ label: k, path: v });
   }
   const byPath = new Map<string, SecretFileRef>();
   for (const r of refs) {
@@ -301,9 +287,9 @@ export function secretFilesOf(cfg: OwbConfig, env: NodeJS.ProcessEnv, extra: rea
   return [...byPath.values()];
 }
 
-/** A URL with any password in it masked, for the report. */
+/** A URL with any password or credential parameter in it masked, for the report. */
 export function redactUrl(url: string): string {
-  return url.replace(/(:\/\/[^/\s:@]+:)[^/\s@]+@/, '$1***@');
+  return new Redactor().redact(url);
 }
 
 // ---- probes (I/O) ---------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import { defaultConfigPaths } from '../config/load.js';
 import type { OwbConfig, ScheduleEntry } from '../config/schema.js';
 import { ExitCode, OwbError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
-import { isSecretKeyName } from './doctor.js';
+import { isSecretName } from '../util/secret-detect.js';
 
 /** A cron expression systemd cannot express (or that is not valid cron at all). */
 export class CronConvertError extends OwbError {
@@ -215,7 +215,7 @@ export function entryArgs(entry: ScheduleEntry, index: number): string[] {
   const out = ['--quiet', ...(entry.repository ? ['--repo', entry.repository] : []), entry.job];
   for (const [key, value] of Object.entries(entry.args)) {
     if (!/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(key)) throw new ScheduleEntryError(index, `args key "${key}" is not a flag name`);
-    if (isSecretKeyName(key)) throw new ScheduleEntryError(index, `args.${key} looks like a secret; it would end up in a unit or crontab (use a *_file setting)`);
+    if (isSecretName(key)) throw new ScheduleEntryError(index, `args.${key} looks like a secret; it would end up in a unit or crontab (use a *_file setting)`);
     const flag = `--${key.replace(/_/g, '-')}`;
     if (value === true) out.push(flag);
     else if (value === false) continue;
