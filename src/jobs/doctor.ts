@@ -19,6 +19,7 @@ import { OwbError, RepoLockedError, RepoNotFoundError, UsageError, WrongPassword
 import { databaseEngine, openWebuiEnvOf, type OpenWebuiEnv } from '../openwebui/deployment.js';
 import type { Repository } from '../repo/repository.js';
 import { listSnapshots } from '../repo/snapshot.js';
+import { DAEMON_PID_FILE } from '../ops/daemon.js';
 import { Redactor } from '../ops/redact.js';
 import { hasUrlPassword, isSecretName } from '../util/secret-detect.js';
 import { LAST_DRILL_FILE } from './drill.js';
@@ -98,8 +99,6 @@ export const SCHEDULED_BACKUP_INTERVALS = { warn: 1.5, fail: 3 } as const;
 export const DRILL_AGE = { warnMs: 14 * DAY, failMs: 60 * DAY } as const;
 /** Staging needs the database and vector store plus this much headroom. */
 export const STAGING_HEADROOM = 1.2;
-/** The daemon's pid file, in the state folder. */
-export const DAEMON_PID_FILE = 'daemon.pid';
 
 // ---- verdicts (pure) ------------------------------------------------------------------------------------
 

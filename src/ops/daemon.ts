@@ -8,6 +8,9 @@ import { METRICS_STATE_FILE } from './recorded-run.js';
 import { Redactor } from './redact.js';
 import { entryArgs } from './schedule/run-command.js';
 
+/** The daemon's pid file in the state folder; the doctor reads it to tell whether a daemon runs the schedule. */
+export const DAEMON_PID_FILE = 'daemon.pid';
+
 /** How the daemon runs one scheduled job: a fresh owb process, so a crash or leak never reaches the daemon. */
 export interface JobCommand {
   /** The program and leading arguments of owb itself (node and the CLI entry point). */
@@ -61,7 +64,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   if (cfg.schedule.length === 0) throw new UsageError('the config has no schedule: entries; nothing for the daemon to run');
   await validateSchedule(cfg.schedule);
   await mkdir(opts.stateDir, { recursive: true, mode: 0o700 });
-  const pidFile = join(opts.stateDir, 'daemon.pid');
+  const pidFile = join(opts.stateDir, DAEMON_PID_FILE);
   await writeFile(pidFile, `${process.pid}\n`, { mode: 0o600 });
 
   const metricsPath = join(opts.stateDir, METRICS_STATE_FILE);
