@@ -1,26 +1,21 @@
 /**
- * Run logs: every job run leaves a human-readable report file and one JSON line in `owb.jsonl`.
+ * Run logs: every job run leaves a human-readable report file (run-report.ts) and one JSON line in
+ * `owb.jsonl` (kept and rotated by log-retention.ts).
  *
- * The JSON lines are appended by hand rather than through a logging library: owb writes ONE record per run,
- * after the run, and needs exact control over redaction, file mode and durability; a streaming logger's
- * async buffering and worker threads would add risk (lost last line on exit) without adding anything.
+ * The JSON line is appended by hand rather than through a logging library such as pino: owb writes ONE
+ * record per run, after the run, in its own format, and needs exact control over redaction, file mode and
+ * durability. pino adds its own fields (level, time, pid, hostname, msg) unless configured away, and its
+ * buffered destination can lose the last line on exit; the append here is a dozen lines.
  */
 import { randomUUID } from 'node:crypto';
-import { link, lstat, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
+import { link, mkdir, open, rename, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { writeTempFile } from '../util/atomic-write.js';
+import { pathExists } from '../util/path-exists.js';
+import { DEFAULT_JSONL_MAX_BYTES, JSONL_NAME, rotateJsonl } from './log-retention.js';
 import type { Redactor } from './redact.js';
-import { ATOMIC_TMP_PREFIX, writeTempFile } from '../util/atomic-write.js';
-import { formatBytes } from '../util/format-bytes.js';
-
-/** The JSON-lines file in the log directory. */
-export const JSONL_NAME = 'owb.jsonl';
-/** owb.jsonl is renamed to owb.jsonl.1 once it would grow past this (bytes). */
-export const DEFAULT_JSONL_MAX_BYTES = 10 * 1024 * 1024;
-/** Temp files older than this (ms) are leftovers of a crash and are removed by pruneLogs. */
-const STALE_TMP_MS = 24 * 3600 * 1000;
-/** `2026-11-26T09-15-02Z-backup.log`, optionally `…-backup.2.log` when two runs share a second. */
-const REPORT_RE = /^(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})Z-[A-Za-z0-9_.-]+\.log$/;
+import { fileStamp, renderReport } from './run-report.js';
 
 /** A value recorded with `set` (sizes in bytes, ids, seconds). */
 export type RunValue = number | string | boolean;
@@ -206,11 +201,6 @@ export class RunLog {
   }
 }
 
-/** `2026-11-26T09-15-02Z`: ISO time without milliseconds or colons (colons are bad in file names). */
-export function fileStamp(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/:/g, '-');
-}
-
 /** An error's message plus its causes, one per line. */
 function errorText(err: unknown): string {
   const parts: string[] = [];
@@ -220,79 +210,6 @@ function errorText(err: unknown): string {
     e = e instanceof Error ? e.cause : undefined;
   }
   return parts.join('\ncaused by: ');
-}
-
-/** Renders the human-readable report. */
-export function renderReport(r: RunRecord, end: Date): string {
-  const lines: string[] = [];
-  const verdict = r.ok ? 'OK' : 'FAILED';
-  lines.push(`owb ${r.job}: ${verdict} (exit ${r.exit_code})`, '');
-  const kv = (k: string, v: string) => lines.push(`${k.padEnd(10)} ${v}`);
-  kv('run', r.run_id);
-  kv('host', r.host);
-  kv('started', humanTime(r.time));
-  kv('finished', humanTime(end.toISOString()));
-  kv('duration', formatSeconds(r.duration_s));
-  lines.push('', 'Steps');
-  if (r.steps.length === 0) lines.push('  (none)');
-  const nameW = Math.max(4, ...r.steps.map((s) => s.name.length));
-  for (const s of r.steps) {
-    const status = s.ok === null ? 'UNFINISHED' : s.ok ? 'ok' : 'FAILED';
-    const dur = s.duration_s === null ? '-' : formatSeconds(s.duration_s);
-    lines.push(`  ${clock(s.start)}  ${s.name.padEnd(nameW)}  ${dur.padStart(10)}  ${status}${s.detail ? `  ${s.detail}` : ''}`);
-  }
-  if (r.events.length > 0) {
-    lines.push('', 'Events');
-    const kindW = Math.max(...r.events.map((e) => e.kind.length));
-    for (const e of r.events) lines.push(`  ${clock(e.time)}  ${e.kind.padEnd(kindW)}  ${detailText(e.detail)}`.trimEnd());
-  }
-  const keys = Object.keys(r.values);
-  if (keys.length > 0) {
-    lines.push('', 'Values');
-    const keyW = Math.max(...keys.map((k) => k.length));
-    for (const k of keys) lines.push(`  ${k.padEnd(keyW)}  ${valueText(k, r.values[k]!)}`);
-  }
-  lines.push('', 'Result', `  ${r.ok ? 'success' : 'failure'}, exit code ${r.exit_code}`);
-  if (r.error !== undefined) {
-    lines.push('', 'Error');
-    for (const l of r.error.split('\n')) lines.push(`  ${l}`);
-  }
-  return `${lines.join('\n')}\n`;
-}
-
-function humanTime(iso: string): string {
-  return iso.replace('T', ' ').replace('Z', ' UTC');
-}
-
-function clock(iso: string): string {
-  return iso.slice(11, 23);
-}
-
-function detailText(d: EventRecord['detail']): string {
-  if (d === undefined) return '';
-  if (typeof d === 'string') return d;
-  return Object.entries(d)
-    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
-    .join(' ');
-}
-
-/** Keys naming bytes print as sizes, keys in seconds as durations. */
-function valueText(key: string, v: RunValue): string {
-  if (typeof v !== 'number') return String(v);
-  if (/bytes/i.test(key)) return `${formatBytes(v)}${Math.abs(v) >= 1024 ? ` (${v} bytes)` : ''}`;
-  if (/(_s|_seconds|downtime|duration)$/i.test(key)) return formatSeconds(v);
-  return String(v);
-}
-
-
-/** 0.4113 → "0.411 s", 125.5 → "2m 05.5s", 3723 → "1h 02m 03s". */
-export function formatSeconds(s: number): string {
-  if (s < 60) return `${s.toFixed(3)} s`;
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const sec = s % 60;
-  if (h > 0) return `${h}h ${String(m).padStart(2, '0')}m ${String(Math.floor(sec)).padStart(2, '0')}s`;
-  return `${m}m ${sec.toFixed(1).padStart(4, '0')}s`;
 }
 
 /** Publishes `<base>.log` (or `<base>.2.log`, … when taken) atomically without replacing an existing report. */
@@ -308,22 +225,13 @@ async function publishNew(dir: string, base: string, render: (name: string) => s
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EEXIST') continue;
       // Filesystems without hard links: check, then rename (a same-second clash is the only race).
-      if (!(await exists(path))) {
+      if (!(await pathExists(path))) {
         await rename(tmp, path);
         return { path, name };
       }
     } finally {
       await unlink(tmp).catch(() => {});
     }
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -336,70 +244,4 @@ async function appendLine(path: string, line: string): Promise<void> {
   } finally {
     await fh.close();
   }
-}
-
-/** Renames owb.jsonl to owb.jsonl.1 (replacing an older .1) when adding `incoming` bytes would pass `maxBytes`. */
-export async function rotateJsonl(dir: string, maxBytes = DEFAULT_JSONL_MAX_BYTES, incoming = 0): Promise<boolean> {
-  const path = join(dir, JSONL_NAME);
-  let size: number;
-  try {
-    size = (await lstat(path)).size;
-  } catch {
-    return false;
-  }
-  if (size === 0 || size + incoming <= maxBytes) return false;
-  await rename(path, `${path}.1`);
-  return true;
-}
-
-/** Options of pruneLogs. A zero keepDays or keepCount turns that rule off. */
-export interface PruneLogsOptions {
-  keepDays: number;
-  keepCount: number;
-  now?: Date;
-  maxJsonlBytes?: number;
-}
-
-/**
- * Removes report files older than keepDays (by the time in their name) and all but the newest keepCount,
- * plus temp files left by a crash. owb.jsonl is never deleted, only rotated past maxJsonlBytes.
- * Returns the removed file names, sorted by name (so reports oldest first).
- */
-export async function pruneLogs(dir: string, opts: PruneLogsOptions): Promise<{ removed: string[]; rotated: boolean }> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { removed: [], rotated: false };
-    throw err;
-  }
-  const now = (opts.now ?? new Date()).getTime();
-  const reports = names
-    .map((name) => {
-      const m = REPORT_RE.exec(name);
-      return m ? { name, t: Date.parse(`${m[1]}T${m[2]}:${m[3]}:${m[4]}Z`) } : undefined;
-    })
-    .filter((r): r is { name: string; t: number } => r !== undefined && Number.isFinite(r.t))
-    .sort((a, b) => b.t - a.t || (a.name < b.name ? 1 : -1));
-  const doomed = new Set<string>();
-  const cutoff = now - opts.keepDays * 86400 * 1000;
-  reports.forEach((r, i) => {
-    if (opts.keepDays > 0 && r.t < cutoff) doomed.add(r.name);
-    if (opts.keepCount > 0 && i >= opts.keepCount) doomed.add(r.name);
-  });
-  for (const name of names.filter((n) => n.startsWith(ATOMIC_TMP_PREFIX))) {
-    const st = await lstat(join(dir, name)).catch(() => undefined);
-    if (st && now - st.mtimeMs > STALE_TMP_MS) doomed.add(name);
-  }
-  const removed: string[] = [];
-  for (const name of [...doomed].sort()) {
-    try {
-      await unlink(join(dir, name));
-      removed.push(name);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-  }
-  const rotated = await rotateJsonl(dir, opts.maxJsonlBytes ?? DEFAULT_JSONL_MAX_BYTES);
-  return { removed, rotated };
 }
