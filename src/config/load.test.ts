@@ -1,9 +1,9 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode, UsageError } from '../errors.js';
-import { defaultConfigPaths, loadConfig, parseConfig } from './load.js';
+import { defaultConfigPaths, findConfigFile, loadConfig, parseConfig } from './load.js';
 
 /** The UsageError that `fn` throws (fails the test when it throws nothing or something else). */
 function usageErrorOf(fn: () => unknown): UsageError {
@@ -115,5 +115,38 @@ describe('loadConfig', () => {
     await expect(loadConfig(undefined, { XDG_CONFIG_HOME: xdg })).rejects.toThrow(new RegExp(`${file}: .*surprise`));
     await writeFile(file, 'default_repository: /from/xdg\n');
     expect((await loadConfig(undefined, { XDG_CONFIG_HOME: xdg })).default_repository).toBe('/from/xdg');
+  });
+});
+
+describe('findConfigFile', () => {
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'owb-config-find-'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('names the file loadConfig reads, absolute: the flag, then OWB_CONFIG, then the first default present', async () => {
+    const a = join(dir, 'a.yaml');
+    const b = join(dir, 'b.yaml');
+    await writeFile(a, 'default_repository: /a\n');
+    await writeFile(b, 'default_repository: /b\n');
+    expect(await findConfigFile(a, { OWB_CONFIG: b })).toBe(a);
+    expect(await findConfigFile(undefined, { OWB_CONFIG: b })).toBe(b);
+    const xdg = join(dir, 'xdg');
+    await mkdir(join(xdg, 'owb'), { recursive: true });
+    const file = join(xdg, 'owb', 'config.yaml');
+    // As above: only while the working directory has no owb.yaml.
+    expect(await findConfigFile(undefined, { XDG_CONFIG_HOME: xdg })).toBe((await stat('/etc/owb/config.yaml').catch(() => undefined)) ? '/etc/owb/config.yaml' : undefined);
+    await writeFile(file, 'default_repository: /from/xdg\n');
+    expect(await findConfigFile(undefined, { XDG_CONFIG_HOME: xdg })).toBe(file);
+    expect((await loadConfig(undefined, { XDG_CONFIG_HOME: xdg })).default_repository).toBe('/from/xdg');
+  });
+
+  it('is undefined for a missing explicit file or a folder, where loadConfig fails', async () => {
+    const missing = join(dir, 'missing.yaml');
+    expect(await findConfigFile(missing, {})).toBeUndefined();
+    expect(await findConfigFile(dir, {})).toBeUndefined();
+    await expect(loadConfig(dir, {})).rejects.toThrow(/cannot read config .*: EISDIR/);
   });
 });

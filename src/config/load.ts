@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { UsageError } from '../errors.js';
 import { ConfigSchema, type OwbConfig } from './schema.js';
@@ -12,23 +12,44 @@ export function defaultConfigPaths(env: NodeJS.ProcessEnv): string[] {
 }
 
 /**
+ * The file loadConfig reads, as given: the explicit path (flag, else OWB_CONFIG) whether or not it exists,
+ * else the first default candidate that is there. Undefined when no default candidate is.
+ */
+async function configFileToRead(explicit: string | undefined, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  const given = explicit ?? env.OWB_CONFIG;
+  if (given) return given;
+  for (const file of defaultConfigPaths(env)) {
+    // Anything but "not there" (a folder, no permission) is the user's file, and reading it reports why it fails.
+    const missing = await stat(file).then(
+      () => false,
+      (err: NodeJS.ErrnoException) => err.code === 'ENOENT',
+    );
+    if (!missing) return file;
+  }
+  return undefined;
+}
+
+/** The config file in use, as loadConfig picks it (absolute), or undefined when there is none. */
+export async function findConfigFile(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
+  const file = await configFileToRead(explicit, env);
+  if (file === undefined) return undefined;
+  return (await stat(file).catch(() => undefined))?.isFile() ? resolve(file) : undefined;
+}
+
+/**
  * Loads and validates the config. An explicit path (flag or OWB_CONFIG) must exist; default locations may
  * be absent, in which case an empty config is returned. Errors name the bad key.
  */
 export async function loadConfig(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<OwbConfig> {
-  const path = explicit ?? env.OWB_CONFIG;
-  const candidates = path ? [path] : defaultConfigPaths(env);
-  for (const file of candidates) {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !path) continue;
-      throw new UsageError(`cannot read config ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
-    return parseConfig(text, file);
+  const file = await configFileToRead(explicit, env);
+  if (file === undefined) return ConfigSchema.parse({});
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read config ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  return ConfigSchema.parse({});
+  return parseConfig(text, file);
 }
 
 /** Parses YAML text into a validated config. */

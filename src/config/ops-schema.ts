@@ -12,9 +12,12 @@ export const NotifyEventSchema = z.enum(['start', 'success', 'failure']);
 /** One notification event. */
 export type NotifyEvent = z.infer<typeof NotifyEventSchema>;
 
-/** The state directory for owb: $XDG_STATE_HOME/owb (~/.local/state/owb), or /var/lib/owb as root. */
+/**
+ * The one default state directory of owb (quiesce markers, staging, metrics, daemon pid, drill record):
+ * $XDG_STATE_HOME/owb, else /var/lib/owb as root, else ~/.local/state/owb. The config's state_dir overrides it.
+ */
 export function defaultStateDir(env: NodeJS.ProcessEnv = process.env, uid: number | undefined = process.getuid?.()): string {
-  // XDG_STATE_HOME wins even for root, as in docker/markers.ts, so markers and staging agree.
+  // XDG_STATE_HOME wins even for root, so one variable moves every state file (markers and staging must agree).
   if (env.XDG_STATE_HOME) return join(env.XDG_STATE_HOME, 'owb');
   if (uid === 0) return '/var/lib/owb';
   return join(homedir(), '.local', 'state', 'owb');

@@ -8,7 +8,7 @@ export { findContainer, dataDirOf, containerDataDir, OPENWEBUI_DATA_DIR } from '
 export type { ContainerInfo, ContainerMount, ContainerState, HostDataDir, PortBinding } from './inspect.js';
 export { quiesce, withQuiesced, resumeLeftovers, DEFAULT_STOP_TIMEOUT_S } from './quiesce.js';
 export type { QuiesceMode, QuiesceOptions, QuiesceHandle, QuiescedResult, ResumeResult, LeftoverOutcome } from './quiesce.js';
-export { defaultStateDir, listMarkers, markerPath } from './markers.js';
+export { listMarkers, markerPath } from './markers.js';
 export type { QuiesceAction, QuiesceMarker } from './markers.js';
 export { readContainerFile, readContainerPath, writeContainerFile, readImagePath, DEFAULT_MAX_FILE_BYTES } from './archive.js';
 export type { ArchiveFile } from './archive.js';

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { homedir, hostname } from 'node:os';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 
 /** What owb did to a container and must undo. */
@@ -27,16 +27,6 @@ export interface QuiesceMarker {
 }
 
 const PREFIX = 'quiesce-';
-
-/**
- * A sensible default state directory: $XDG_STATE_HOME/owb, else /var/lib/owb for root, else
- * ~/.local/state/owb. Callers may pass any directory instead.
- */
-export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.XDG_STATE_HOME) return join(env.XDG_STATE_HOME, 'owb');
-  if (process.getuid?.() === 0) return '/var/lib/owb';
-  return join(homedir(), '.local', 'state', 'owb');
-}
 
 /** Path of the marker for one container. */
 export function markerPath(stateDir: string, containerId: string): string {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { fileURLToPath } from 'node:url';
-import { runDaemon } from '../../jobs/daemon.js';
+import { runDaemon } from '../../ops/daemon.js';
 import { stateDirOf } from '../../jobs/source.js';
 import type { CliContext } from '../context.js';
 

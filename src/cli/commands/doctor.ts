@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
+import { findConfigFile } from '../../config/load.js';
 import type { SourceConfig } from '../../config/schema.js';
 import { OwbError, UsageError } from '../../errors.js';
-import { redactUrl, runDoctor, type DoctorItem, type DoctorRepo } from '../../jobs/doctor.js';
-import { findConfigFile } from '../../jobs/schedule-install.js';
+import { redactUrl, runDoctor, type DoctorItem, type DoctorRepo } from '../../jobs/doctor/index.js';
 import { stateDirOf } from '../../jobs/source.js';
 import type { CliContext, RepoTarget } from '../context.js';
 

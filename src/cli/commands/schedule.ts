@@ -4,10 +4,10 @@ import { mkdir, readdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { findConfigFile } from '../../config/load.js';
 import { UsageError } from '../../errors.js';
 import {
   enableCommand,
-  findConfigFile,
   installUserCrontab,
   jobPath,
   renderCrontab,
@@ -18,7 +18,7 @@ import {
   writeUnits,
   type RunPaths,
   type UnitFile,
-} from '../../jobs/schedule-install.js';
+} from '../../ops/schedule/index.js';
 import { stateDirOf } from '../../jobs/source.js';
 import type { CliContext } from '../context.js';
 

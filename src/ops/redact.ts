@@ -1,7 +1,9 @@
 /**
  * Secret scrubbing for everything owb writes or sends (run logs, notifications, metrics labels).
- * Known secrets are replaced wherever they occur; generic patterns catch credentials nobody registered.
+ * Known secrets are replaced wherever they occur; generic patterns catch credentials nobody registered, and
+ * which names count as secret is decided in one place (util/secret-detect).
  */
+import { isSecretName, maskUrlPasswords } from '../util/secret-detect.js';
 
 /** What a secret is replaced with. */
 export const MASK = '***';
@@ -9,18 +11,33 @@ export const MASK = '***';
 /** Shorter strings would mask ordinary words and digits all over a report. */
 export const MIN_SECRET_LENGTH = 4;
 
-/** `scheme://user:password@host` — keep the user, hide the password. */
-const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s:/@?#"'<>]*):([^\s@/?#"'<>]+)@/gi;
 /** `Authorization: Bearer x`, `"authorization": "Basic x"`, and a bare `Bearer x`. */
 const AUTH_HEADER = /\b(authorization["']?\s*[:=]\s*["']?(?:bearer|basic|token|digest)?\s*)[^\s"',;]+/gi;
 const BEARER = /\b(bearer\s+)[A-Za-z0-9._~+/=-]+/gi;
-/** Env-style assignments of secret-looking names; *_FILE names hold paths, not secrets. */
-const ENV_SECRET = /\b([A-Z0-9_]*(?:SECRET|PASSWORD|PASSWD|TOKEN|API_KEY|PRIVATE_KEY)[A-Z0-9_]*)(?<!_FILE)(\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s"'&]+)/g;
-/** Query parameters (and `key=value` words) that carry credentials, including presigned S3 URLs. */
-const PARAM_SECRET =
-  /(^|[?&;\s,])((?:password|passwd|pass|pwd|token|access_token|refresh_token|auth|secret|client_secret|api_key|apikey|x-amz-signature|x-amz-security-token|x-amz-credential|signature|sig)=)[^&#\s"']+/gi;
-/** Object keys whose string values are secrets as a whole, wherever they appear in structured data. */
-const SECRET_KEY = /^(?!.*_?file$).*(?:password|passwd|secret|token|authorization|api[_-]?key|private[_-]?key|credential)/i;
+/** Env-style assignments, `NAME=value` or `NAME: value`; masked when isSecretName(NAME). */
+const ENV_ASSIGNMENT = /()\b([A-Z_][A-Z0-9_]*)(\s*[=:]\s*)(?:"[^"]*"|'[^']*'|[^\s"'&]+)/g;
+/** `name=value` words and query parameters (presigned S3 URLs too); masked when isSecretName(name). */
+const PARAM_ASSIGNMENT = /(^|[?&;\s,])([A-Za-z][A-Za-z0-9_.-]*)(=)[^&#\s"']+/g;
+
+/**
+ * Masks the value of each match of `re` (groups: lead, name, separator) whose name is a secret. A match whose
+ * name is not a secret is skipped past its name only, so an assignment inside its value is still seen.
+ */
+function maskAssignments(text: string, re: RegExp): string {
+  let out = '';
+  let from = 0;
+  re.lastIndex = 0;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    const [whole, lead = '', name = '', sep = ''] = m;
+    if (isSecretName(name)) {
+      out += `${text.slice(from, m.index)}${lead}${name}${sep}${MASK}`;
+      from = m.index + whole.length;
+    } else {
+      re.lastIndex = m.index + lead.length + name.length;
+    }
+  }
+  return out + text.slice(from);
+}
 
 /**
  * Replaces secrets in text and structured data. Built from the secrets a run knows (passwords, tokens,
@@ -59,12 +76,10 @@ export class Redactor {
     for (const s of this.secrets) {
       if (out.includes(s)) out = out.split(s).join(MASK);
     }
-    return out
-      .replace(URL_CREDENTIALS, (_m, scheme: string, user: string) => `${scheme}${user}:${MASK}@`)
+    out = maskUrlPasswords(out, MASK)
       .replace(AUTH_HEADER, (_m, head: string) => `${head}${MASK}`)
-      .replace(BEARER, (_m, head: string) => `${head}${MASK}`)
-      .replace(ENV_SECRET, (_m, name: string, sep: string) => `${name}${sep}${MASK}`)
-      .replace(PARAM_SECRET, (_m, lead: string, name: string) => `${lead}${name}${MASK}`);
+      .replace(BEARER, (_m, head: string) => `${head}${MASK}`);
+    return maskAssignments(maskAssignments(out, ENV_ASSIGNMENT), PARAM_ASSIGNMENT);
   }
 
   /**
@@ -78,7 +93,7 @@ export class Redactor {
 
   private walk(value: unknown, key: string | undefined, seen: WeakSet<object>): unknown {
     if (typeof value === 'string') {
-      return key !== undefined && SECRET_KEY.test(key) && value !== '' ? MASK : this.redact(value);
+      return key !== undefined && isSecretName(key) && value !== '' ? MASK : this.redact(value);
     }
     if (value === null || typeof value !== 'object') return value;
     if (value instanceof Date) return new Date(value.getTime());

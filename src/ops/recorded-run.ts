@@ -6,7 +6,8 @@ import { ExitCode, OwbError } from '../errors.js';
 import { MetricsState } from './metrics.js';
 import { Notifier } from './notify.js';
 import { Redactor } from './redact.js';
-import { pruneLogs, RunLog, type RunValue } from './run-log.js';
+import { pruneLogs } from './log-retention.js';
+import { RunLog, type RunValue } from './run-log.js';
 
 /** What a recorded run reports about itself when it succeeds. */
 export interface RunReport {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UsageError } from '../errors.js';
-import { escapeLabelValue, MetricsListenError, MetricsState, serveMetrics } from './metrics.js';
+import { MetricsListenError, MetricsState, serveMetrics } from './metrics.js';
 import { Redactor } from './redact.js';
 
 interface Sample {
@@ -19,11 +19,12 @@ interface Parsed {
   samples: Sample[];
 }
 
-/** Parses the text exposition format (strictly enough to catch bad escaping or ordering). */
+/** Parses the text exposition format (strictly enough to catch bad escaping or ordering; empty lines are ignored, as the format says). */
 function parseExposition(text: string): Parsed {
   const out: Parsed = { help: new Map(), type: new Map(), samples: [] };
   expect(text.endsWith('\n')).toBe(true);
   for (const line of text.slice(0, -1).split('\n')) {
+    if (line === '') continue;
     const meta = /^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.*)$/.exec(line);
     if (meta) {
       const map = meta[1] === 'HELP' ? out.help : out.type;
@@ -100,8 +101,8 @@ function sampleState(opts: ConstructorParameters<typeof MetricsState>[0] = {}): 
 }
 
 describe('MetricsState.render', () => {
-  it('renders every family with HELP/TYPE and the recorded values', () => {
-    const text = sampleState().render();
+  it('renders every family with HELP/TYPE and the recorded values', async () => {
+    const text = await sampleState().render();
     const p = parseExposition(text);
     const b = { job: 'backup' };
     expect(value(p, 'owb_last_success_timestamp_seconds', b)).toBe(1_790_000_000);
@@ -128,30 +129,29 @@ describe('MetricsState.render', () => {
     promtoolCheck(text);
   });
 
-  it('escapes label values so they parse back exactly', () => {
+  it('escapes label values so they parse back exactly', async () => {
     const weird = 'we"ird\\job\nname {x="y"}';
     const m = new MetricsState();
     m.recordRun({ job: weird, ok: true, exitCode: 0, durationS: 1 });
     m.setRepository('C:\\backups\\"q"', { snapshots: 1 });
-    const text = m.render();
+    const text = await m.render();
     expect(text).toContain('owb_runs_total{job="we\\"ird\\\\job\\nname {x=\\"y\\"}"} 1');
     const p = parseExposition(text);
     expect(value(p, 'owb_runs_total', { job: weird })).toBe(1);
     expect(value(p, 'owb_snapshots', { repository: 'C:\\backups\\"q"' })).toBe(1);
-    expect(escapeLabelValue('a\\b"c\nd')).toBe('a\\\\b\\"c\\nd');
     promtoolCheck(text);
   });
 
-  it('renders an empty state as HELP/TYPE lines only, which Prometheus accepts', () => {
-    const text = new MetricsState().render();
+  it('renders an empty state as HELP/TYPE lines only, which Prometheus accepts', async () => {
+    const text = await new MetricsState().render();
     expect(parseExposition(text).samples).toEqual([]);
     promtoolCheck(text);
   });
 
-  it('redacts credentials in repository labels', () => {
+  it('redacts credentials in repository labels', async () => {
     const m = new MetricsState({ redactor: new Redactor() });
     m.setRepository('s3:https://AKIA:verysecretkey@s3.example/b', { snapshots: 2 });
-    const text = m.render();
+    const text = await m.render();
     expect(text).not.toContain('verysecretkey');
     expect(value(parseExposition(text), 'owb_snapshots', { repository: 's3:https://AKIA:***@s3.example/b' })).toBe(2);
   });
@@ -165,7 +165,7 @@ describe('MetricsState persistence', () => {
     expect((await stat(path)).mode & 0o777).toBe(0o600);
     const b = await MetricsState.load({ path });
     expect(b.loadProblem).toBeUndefined();
-    expect(b.render()).toBe(a.render());
+    expect(await b.render()).toBe(await a.render());
     b.recordRun({ job: 'backup', ok: false, exitCode: 1, durationS: 2 });
     await b.save();
     const c = await MetricsState.load({ path });
@@ -196,7 +196,7 @@ describe('MetricsState.writeTextfile', () => {
     } finally {
       process.umask(old);
     }
-    expect(await readFile(path, 'utf8')).toBe(m.render());
+    expect(await readFile(path, 'utf8')).toBe(await m.render());
     expect((await stat(path)).mode & 0o777).toBe(0o644);
     expect(await readdir(dir)).toEqual(['owb.prom']);
   });

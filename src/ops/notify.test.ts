@@ -8,9 +8,9 @@ import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { OpsConfigSchema, type NotifyTarget } from '../../src/config/ops-schema.js';
-import { Notifier, type NotifyInfo } from '../../src/jobs/notify.js';
-import { Redactor } from '../../src/jobs/redact.js';
+import { OpsConfigSchema, type NotifyTarget } from '../config/ops-schema.js';
+import { Notifier, type NotifyInfo } from './notify.js';
+import { Redactor } from './redact.js';
 
 interface Received {
   method: string;

@@ -1,7 +1,8 @@
 /**
- * Prometheus metrics about job runs, in the text exposition format (version 0.0.4): rendered for
- * node_exporter's textfile collector and/or served on /metrics. The state is a small JSON file so
- * counters survive daemon restarts.
+ * Prometheus metrics about job runs, in the text exposition format (version 0.0.4), rendered by prom-client
+ * for node_exporter's textfile collector and/or served on /metrics. The state is a small JSON file so
+ * counters survive daemon restarts: each owb run is its own short process, so prom-client's in-memory
+ * registry is rebuilt from that state for every render.
  */
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -9,8 +10,8 @@ import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { parseListen } from '../config/ops-schema.js';
 import { OwbError, UsageError } from '../errors.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import type { Redactor } from './redact.js';
-import { writeFileAtomic } from './run-log.js';
 
 /** Content type of the text exposition format. */
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -21,8 +22,8 @@ const JobStateSchema = z.object({
   last_success: num,
   last_duration: num,
   last_exit_code: num,
-  runs: z.number().default(0),
-  failures: z.number().default(0),
+  runs: z.number().int().min(0).default(0),
+  failures: z.number().int().min(0).default(0),
   bytes_added: num,
   bytes_stored: num,
   downtime: num,
@@ -74,19 +75,6 @@ const FAMILIES: Family[] = [
   { name: 'owb_snapshots', type: 'gauge', help: 'Snapshots in the repository.', label: 'repository', value: (s) => s.snapshots },
   { name: 'owb_repository_size_bytes', type: 'gauge', help: 'Total size of the repository.', label: 'repository', value: (s) => s.size_bytes },
 ];
-
-/** Escapes a label value: backslash, double quote and newline (exposition format rules). */
-export function escapeLabelValue(v: string): string {
-  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-}
-
-/** Go-compatible sample value text. */
-function formatValue(v: number): string {
-  if (Number.isNaN(v)) return 'NaN';
-  if (v === Infinity) return '+Inf';
-  if (v === -Infinity) return '-Inf';
-  return String(v);
-}
 
 /** Options of MetricsState. */
 export interface MetricsStateOptions {
@@ -163,22 +151,34 @@ export class MetricsState {
     return j && { ...j };
   }
 
-  /** Renders every metric family (HELP and TYPE always, samples for what is known), sorted by label. */
-  render(): string {
-    const lines: string[] = [];
+  /**
+   * Renders every metric family (HELP and TYPE always, samples for what is known), series sorted by label.
+   * Labels are redacted first: a repository name may be a URL with credentials.
+   */
+  async render(): Promise<string> {
+    // Loaded here, not at the top: it costs about 0.1 s, and most commands never render metrics.
+    const { Counter, Gauge, Registry } = await import('prom-client');
+    const registry = new Registry();
     for (const f of FAMILIES) {
-      lines.push(`# HELP ${f.name} ${f.help}`, `# TYPE ${f.name} ${f.type}`);
-      const source = f.label === 'job' ? this.jobs : this.repositories;
-      const entries = Object.entries(source)
-        .map(([k, s]) => [this.redactor ? this.redactor.redact(k) : k, s] as const)
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-      for (const [key, s] of entries) {
-        const v = f.value(s as JobState & RepoState);
+      const config = { name: f.name, help: f.help, labelNames: [f.label], registers: [registry] };
+      const metric = f.type === 'counter' ? new Counter(config) : new Gauge(config);
+      for (const [key, s] of this.series(f.label)) {
+        const v = f.value(s);
         if (v === undefined || v === null) continue;
-        lines.push(`${f.name}{${f.label}="${escapeLabelValue(key)}"} ${formatValue(v)}`);
+        const labels = { [f.label]: key };
+        if (metric instanceof Counter) metric.inc(labels, v);
+        else metric.set(labels, v);
       }
     }
-    return `${lines.join('\n')}\n`;
+    return registry.metrics();
+  }
+
+  /** The jobs or repositories with their redacted label values, sorted by them. */
+  private series(label: Family['label']): Array<readonly [string, JobState & RepoState]> {
+    const source: Record<string, JobState | RepoState> = label === 'job' ? this.jobs : this.repositories;
+    return Object.entries(source)
+      .map(([k, s]) => [this.redactor ? this.redactor.redact(k) : k, s as JobState & RepoState] as const)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   }
 
   /** Saves the state to its path (atomically); a no-op without a path. */
@@ -194,7 +194,7 @@ export class MetricsState {
    */
   async writeTextfile(path: string): Promise<void> {
     if (!path.endsWith('.prom')) throw new UsageError(`metrics textfile ${path} must end in .prom`);
-    await writeFileAtomic(path, this.render(), 0o644);
+    await writeFileAtomic(path, await this.render(), 0o644);
   }
 }
 
@@ -221,7 +221,7 @@ export class MetricsListenError extends OwbError {
  * Serves `/metrics` on `listen` ("host:port", "[::1]:port"; port 0 picks one). GET and HEAD only;
  * every other path is 404. `source` is rendered per request.
  */
-export async function serveMetrics(listen: string, source: MetricsState | (() => string)): Promise<MetricsServer> {
+export async function serveMetrics(listen: string, source: MetricsState | (() => string | Promise<string>)): Promise<MetricsServer> {
   const addr = parseListen(listen);
   if (!addr) throw new UsageError(`metrics listen address "${listen}" must be host:port`);
   const render = typeof source === 'function' ? source : () => source.render();
@@ -235,15 +235,17 @@ export async function serveMetrics(listen: string, source: MetricsState | (() =>
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' }).end('method not allowed\n');
       return;
     }
-    let body: string;
-    try {
-      body = render();
-    } catch {
-      res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('cannot render metrics\n');
-      return;
-    }
-    res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE, 'content-length': Buffer.byteLength(body) });
-    res.end(req.method === 'HEAD' ? undefined : body);
+    Promise.resolve()
+      .then(render)
+      .then(
+        (body) => {
+          res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE, 'content-length': Buffer.byteLength(body) });
+          res.end(req.method === 'HEAD' ? undefined : body);
+        },
+        () => {
+          res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('cannot render metrics\n');
+        },
+      );
   });
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => reject(new MetricsListenError(listen, err.code ?? err.message));

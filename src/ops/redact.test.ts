@@ -65,6 +65,17 @@ describe('Redactor.redact', () => {
     expect(r.redact('sent bearer xyz987 upstream')).toBe(`sent bearer ${MASK} upstream`);
   });
 
+  it('judges assignment names by the shared secret-name rule', () => {
+    const r = new Redactor();
+    expect(r.redact('DB_PASS=hunter22 OWB_SFTP_KEY_PASSPHRASE: pp-1234 GITHUBTOKEN=ghp_x SFTP_KEY_ID=k1')).toBe(
+      `DB_PASS=${MASK} OWB_SFTP_KEY_PASSPHRASE: ${MASK} GITHUBTOKEN=${MASK} SFTP_KEY_ID=k1`,
+    );
+    expect(r.redact('https://acct.blob/c?sv=2024&sig=abcDEF%3D&se=1')).toBe(`https://acct.blob/c?sv=2024&sig=${MASK}&se=1`);
+    // A non-secret assignment does not hide a secret one right after it.
+    expect(r.redact('ERROR: PASSWORD: abc123 STATUS=1')).toBe(`ERROR: PASSWORD: ${MASK} STATUS=1`);
+    expect(r.redact('note=x password=y')).toBe(`note=x password=${MASK}`);
+  });
+
   it('leaves ordinary text alone', () => {
     const r = new Redactor(['correct horse']);
     const text = 'backup of openwebui: 12 MiB added, password changed at 09:15, token count 3, https://example.com/a?b=c';
@@ -108,6 +119,18 @@ describe('Redactor.redactDeep', () => {
     // A shared (non-cyclic) subtree is copied twice, not called circular.
     const shared = { a: 'x' };
     expect(r.redactDeep({ one: shared, two: shared })).toEqual({ one: { a: 'x' }, two: { a: 'x' } });
+  });
+
+  it('masks values under every secret-named key of the shared rule, and never ids or paths', () => {
+    const r = new Redactor();
+    expect(r.redactDeep({ key_passphrase: 'a-passphrase', db_pass: 'p', apiKey: 'k-1', key_id: 'k1', secret_name: 'owb', password_path: '/p' })).toEqual({
+      key_passphrase: MASK,
+      db_pass: MASK,
+      apiKey: MASK,
+      key_id: 'k1',
+      secret_name: 'owb',
+      password_path: '/p',
+    });
   });
 
   it('redacts keys as well as values', () => {

@@ -6,6 +6,10 @@ import { UsageError } from '../errors.js';
 import { MetricsState, serveMetrics, type MetricsServer } from './metrics.js';
 import { METRICS_STATE_FILE } from './recorded-run.js';
 import { Redactor } from './redact.js';
+import { entryArgs } from './schedule/run-command.js';
+
+/** The daemon's pid file in the state folder; the doctor reads it to tell whether a daemon runs the schedule. */
+export const DAEMON_PID_FILE = 'daemon.pid';
 
 /** How the daemon runs one scheduled job: a fresh owb process, so a crash or leak never reaches the daemon. */
 export interface JobCommand {
@@ -30,26 +34,10 @@ export interface DaemonOptions {
   events: DaemonEvents;
 }
 
-/** The argv of one scheduled entry: `backup`, `forget --keep-daily 7 --prune`, `check --read-data-subset 10%`. */
-export function entryArgs(entry: ScheduleEntry): string[] {
-  const args: string[] = [entry.job];
-  const positional: string[] = [];
-  for (const [key, value] of Object.entries(entry.args)) {
-    // `paths` (backup of plain folders) and `snapshots` (copy) are positional arguments, not flags.
-    if (key === 'paths' || key === 'snapshots') {
-      positional.push(...(Array.isArray(value) ? value : [value]).map(String));
-      continue;
-    }
-    const flag = `--${key.replace(/_/g, '-')}`;
-    if (value === true) args.push(flag);
-    else if (value === false) continue;
-    else if (Array.isArray(value)) for (const v of value) args.push(flag, String(v));
-    else args.push(flag, String(value));
-  }
-  return [...args, ...positional];
-}
-
-/** Validates every cron expression up front, so a bad config is refused before anything is scheduled. */
+/**
+ * Validates every cron expression and every entry's args up front, so a bad config is refused before
+ * anything is scheduled (and a job never fails at its firing time for a config error).
+ */
 export async function validateSchedule(entries: ScheduleEntry[]): Promise<void> {
   const { Cron } = await import('croner');
   entries.forEach((e, i) => {
@@ -58,6 +46,7 @@ export async function validateSchedule(entries: ScheduleEntry[]): Promise<void> 
     } catch (err) {
       throw new UsageError(`config schedule.${i}.cron: ${(err as Error).message}`);
     }
+    entryArgs(e, i);
   });
 }
 
@@ -75,7 +64,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   if (cfg.schedule.length === 0) throw new UsageError('the config has no schedule: entries; nothing for the daemon to run');
   await validateSchedule(cfg.schedule);
   await mkdir(opts.stateDir, { recursive: true, mode: 0o700 });
-  const pidFile = join(opts.stateDir, 'daemon.pid');
+  const pidFile = join(opts.stateDir, DAEMON_PID_FILE);
   await writeFile(pidFile, `${process.pid}\n`, { mode: 0o600 });
 
   const metricsPath = join(opts.stateDir, METRICS_STATE_FILE);
