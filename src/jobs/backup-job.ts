@@ -5,9 +5,9 @@ import type { Repository } from '../repo/repository.js';
 import { formatBytes } from '../util/format-bytes.js';
 import { runBackup, type BackupProgress, type BackupResult } from './backup.js';
 import { runOpenWebuiBackup, type OpenWebuiBackupResult } from './openwebui-backup.js';
-import type { RunReport } from './recorded-run.js';
+import type { RunReport } from '../ops/recorded-run.js';
 import { replicateSnapshot, type OpenRepository, type ReplicaResult } from './replicate.js';
-import type { RunLog } from './run-log.js';
+import type { RunLog } from '../ops/run-log.js';
 import { resolveSource, wantsOpenWebui, type ResolvedSource } from './source.js';
 
 /** What the user asked `owb backup` to do, before anything is located. */

@@ -1,6 +1,6 @@
 /** The human-readable run report (one file per run) and the small formatters it and the file names use. */
 import { formatBytes } from '../util/format-bytes.js';
-import type { EventRecord, RunRecord, RunValue } from './run-log.js';
+import type { EventRecord, RunRecord, RunValue } from './run-record.js';
 
 /** `2026-11-26T09-15-02Z`: ISO time without milliseconds or colons (colons are bad in file names). */
 export function fileStamp(d: Date): string {
