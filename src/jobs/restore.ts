@@ -5,7 +5,6 @@ import type { Snapshot } from '../repo/snapshot.js';
 import { BlobWorkerPool } from '../repo/worker-pool.js';
 import { Restorer } from '../restorer/restorer.js';
 
-export { nsToTimeArg } from '../restorer/fs-ops.js';
 
 /** What a restore run is asked to do. */
 export interface RestoreOptions {

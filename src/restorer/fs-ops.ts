@@ -69,15 +69,15 @@ export function fsyncFd(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
-
 /**
- * Nanoseconds (decimal string) to the time argument of utimes. Node takes seconds as a double, which
- * cannot hold nanoseconds, and libuv truncates it; aiming at the middle of the microsecond makes the
- * restored time exact to the microsecond. A numeric string is used because Node replaces a negative
- * number (a time before 1970) with "now", but passes a numeric string through.
+ * Nanoseconds (decimal string) to the time argument of utimes, exact to the microsecond (floored). Node takes
+ * seconds as a double, which cannot hold nanoseconds, and libuv truncates the fraction toward zero to whole
+ * microseconds; aiming at the middle of the wanted microsecond, on the side away from zero, makes that truncation
+ * land on it for times before 1970 too. A numeric string is used because Node replaces a negative number with
+ * "now", but passes a numeric string through.
  */
 export function nsToTimeArg(ns: string): string {
   const n = BigInt(ns);
   const us = n >= 0n ? n / 1000n : -((-n + 999n) / 1000n);
-  return String(Number(us) / 1e6 + 5e-7);
+  return String(Number(us) / 1e6 + (us >= 0n ? 5e-7 : -5e-7));
 }
