@@ -19,6 +19,8 @@ export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 /** Base class: a failure with a one-line, secret-free message and an exit code. */
 export class OwbError extends Error {
   readonly exitCode: ExitCode;
+  /** Set when the command's --json document already reports this failure, so no second document is printed. */
+  shownInJson = false;
   constructor(message: string, exitCode: ExitCode = ExitCode.Failure, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
@@ -42,8 +44,8 @@ export class RepoNotFoundError extends OwbError {
 
 /** `init` on a location that already holds a repository. */
 export class RepoExistsError extends OwbError {
-  constructor(location: string) {
-    super(`a repository already exists at ${location}; refusing to overwrite it`, ExitCode.Failure);
+  constructor(location: string, detail?: string) {
+    super(detail ? `refusing to create a repository at ${location}: ${detail}` : `a repository already exists at ${location}; refusing to overwrite it`, ExitCode.Failure);
   }
 }
 
@@ -56,8 +58,8 @@ export class RepoLockedError extends OwbError {
 
 /** No key file opens with the given password. */
 export class WrongPasswordError extends OwbError {
-  constructor() {
-    super('wrong password, or no key in this repository opens with it', ExitCode.WrongPassword);
+  constructor(detail = '') {
+    super(`wrong password, or no key in this repository opens with it${detail}`, ExitCode.WrongPassword);
   }
 }
 

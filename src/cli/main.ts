@@ -82,26 +82,38 @@ export async function main(argv: string[]): Promise<number> {
     return ExitCode.Ok;
   } catch (err) {
     ctx?.out.clearProgress();
-    return reportError(err, ctx?.out.verbose ?? false);
+    // --json is known from argv too: a usage error can end the run before any context exists.
+    const json = ctx?.out.json ?? argv.slice(2).includes('--json');
+    return reportError(err, ctx?.out.verbose ?? false, json);
   }
 }
 
-function reportError(err: unknown, verbose: boolean): number {
+/** Prints the one error line (and with --json, one JSON error document on stdout) and returns the exit code. */
+function reportError(err: unknown, verbose: boolean, json: boolean): number {
+  const { code, message, printed } = describeError(err);
+  if (message === undefined) return code;
+  if (!printed) process.stderr.write(`owb: ${message}\n`);
+  if (verbose) {
+    const cause = err instanceof OwbError ? err.cause : err;
+    if (cause) process.stderr.write(`${String((cause as Error).stack ?? cause)}\n`);
+  }
+  // Scripts reading --json get a document on failure too, never an empty stdout.
+  if (json && !(err instanceof OwbError && err.shownInJson)) process.stdout.write(`${JSON.stringify({ error: { message, exit_code: code, type: err instanceof Error ? err.name : 'Error' } }, null, 2)}\n`);
+  return code;
+}
+
+/** The exit code and one-line message of a failure; `printed` when commander has already written it to stderr. */
+function describeError(err: unknown): { code: number; message?: string; printed?: boolean } {
   if (err instanceof CommanderError) {
-    // Help and version "errors" are normal exits; commander already printed everything else.
-    return err.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage;
+    // Help and version "errors" are normal exits.
+    if (err.exitCode === 0) return { code: ExitCode.Ok };
+    return { code: ExitCode.Usage, message: err.message.replace(/^error: /, ''), printed: true };
   }
-  if (err instanceof OwbError) {
-    process.stderr.write(`owb: ${err.message}\n`);
-    if (verbose && err.cause) process.stderr.write(`${String((err.cause as Error).stack ?? err.cause)}\n`);
-    return err.exitCode;
-  }
+  if (err instanceof OwbError) return { code: err.exitCode, message: err.message };
   const e = err as NodeJS.ErrnoException;
   const where = e.path ? ` (${e.path})` : '';
   const hint = e.code === 'ENOSPC' ? ': no space left on device' : e.code === 'EACCES' ? ': permission denied' : '';
-  process.stderr.write(`owb: ${e.code ? `${e.code}${hint}${where}` : e.message}\n`);
-  if (verbose) process.stderr.write(`${e.stack ?? ''}\n`);
-  return ExitCode.Failure;
+  return { code: ExitCode.Failure, message: e.code ? `${e.code}${hint}${where}` : e.message };
 }
 
 main(process.argv).then(

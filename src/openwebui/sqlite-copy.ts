@@ -10,16 +10,23 @@ export async function sqliteFingerprint(dbPath: string): Promise<string> {
   return parts.join('|');
 }
 
+/** sqlite3_backup_step's page count for "everything left", as large as better-sqlite3 passes on. */
+const ALL_PAGES = 0x7fffffff;
+
 /**
  * Copies a live SQLite database through SQLite's online backup API, so the copy is one committed state
  * even while Open WebUI writes (never a torn copy of the file or its WAL). The copy is a self-contained
  * database without a WAL.
+ *
+ * The copy is made in ONE step, inside one read transaction. In small steps (100 pages by default) SQLite
+ * restarts the backup whenever another connection commits between two steps, so a database written every few
+ * milliseconds never finished backing up. In WAL mode the one read transaction blocks no writer.
  */
 export async function backupSqlite(source: string, dest: string): Promise<void> {
   const { default: Database } = await import('better-sqlite3');
   const db = new Database(source, { fileMustExist: true, timeout: 30_000 });
   try {
-    await db.backup(dest);
+    await db.backup(dest, { progress: () => ALL_PAGES });
   } finally {
     db.close();
   }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
-import { DamagedRepoError, WrongPasswordError } from '../errors.js';
+import { DamagedRepoError, isNotFound, WrongPasswordError } from '../errors.js';
 import type { Backend } from '../storage/backend.js';
 import { defaultScryptParams, deriveKey, open, seal, sha256Hex, type MasterKey, type ScryptParams } from './crypto.js';
 
@@ -69,12 +69,16 @@ export async function openKey(
   password: string,
   accepts: (master: MasterKey) => boolean = () => true,
 ): Promise<{ keyId: string; master: MasterKey }> {
-  for (const f of await backend.list('keys')) {
+  const files = await backend.list('keys');
+  let opened = 0;
+  const unreadable: { name: string; err: unknown }[] = [];
+  for (const f of files) {
     let file: KeyFileJson;
     try {
       file = parseKeyFile(await backend.load({ type: 'keys', name: f.name }), f.name);
-    } catch {
-      continue; // removed meanwhile, or damaged: other keys may still open
+    } catch (err) {
+      if (!isNotFound(err)) unreadable.push({ name: f.name, err }); // other keys may still open
+      continue;
     }
     const wrapKey = await deriveKey(password, Buffer.from(file.salt, 'base64'), { N: file.N, r: file.r, p: file.p });
     let master: MasterKey;
@@ -89,9 +93,17 @@ export async function openKey(
       continue; // not this key's password
     }
     if (master.encKey.length !== 32 || master.idKey.length !== 32 || master.chunkerSeed.length !== 32) continue;
+    opened++;
     if (accepts(master)) return { keyId: f.name, master };
   }
-  throw new WrongPasswordError();
+  // The password opened a key, yet no such key reads the config: the config is damaged, not the password wrong.
+  if (opened > 0) throw new DamagedRepoError('the config cannot be decrypted with the key this password opens: the config object is damaged');
+  const io = unreadable.find((u) => !(u.err instanceof DamagedRepoError));
+  if (io) throw io.err; // e.g. EACCES: the key could not even be read
+  if (files.length > 0 && unreadable.length === files.length) {
+    throw new DamagedRepoError(`no key file can be read: ${unreadable.map((u) => `keys/${u.name.slice(0, 8)}`).join(', ')} damaged`);
+  }
+  throw new WrongPasswordError(unreadable.length > 0 ? ` (${unreadable.length} damaged key file(s) skipped)` : '');
 }
 
 /** Lists key files with their metadata. */

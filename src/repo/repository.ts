@@ -57,6 +57,19 @@ export class Repository {
   /** Creates a repository; refuses when `config` already exists. */
   static async init(backend: Backend, password: string, opts: InitOptions = {}): Promise<Repository> {
     if (await backend.exists(CONFIG)) throw new RepoExistsError(backend.location);
+    // A folder with keys, snapshots or data but no config is a repository that lost its config: a new one over it
+    // would hide every snapshot (its keys would not open them). Refuse, and say how to recover.
+    const found: string[] = [];
+    for (const type of ['keys', 'snapshots', 'index', 'data'] as const) {
+      const n = (await backend.list(type)).length;
+      if (n > 0) found.push(`${n} ${type === 'data' ? 'pack' : type === 'index' ? 'index file' : type.replace(/s$/, '')}(s)`);
+    }
+    if (found.length > 0) {
+      throw new RepoExistsError(
+        backend.location,
+        `it holds ${found.join(', ')} but no config: this is a repository whose config object was lost or deleted. Put the config file back from a copy of this repository, or move the folder away to start a new one`,
+      );
+    }
     const chunker = opts.chunker;
     if (chunker) validateChunkerParams(chunker);
     await backend.create();

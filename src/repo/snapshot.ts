@@ -105,3 +105,34 @@ export function findSnapshot(all: readonly Snapshot[], ref: string, filter: Snap
   if (hits.length > 1) throw new UsageError(`snapshot id ${ref} is ambiguous; give more digits`);
   return hits[0]!;
 }
+
+/** A snapshot file that could not be read or validated. */
+export interface DamagedSnapshot {
+  id: string;
+  error: string;
+}
+
+/** Every snapshot, oldest first, and the snapshot files that are damaged (never silently left out). */
+export async function loadSnapshots(repo: Repository): Promise<{ snapshots: Snapshot[]; damaged: DamagedSnapshot[] }> {
+  const damaged: DamagedSnapshot[] = [];
+  const snapshots = await listSnapshots(repo, (id, err) => damaged.push({ id, error: err.message }));
+  return { snapshots, damaged: damaged.sort((a, b) => a.id.localeCompare(b.id)) };
+}
+
+/**
+ * Resolves `latest` or an id prefix, refusing where damage could make the answer wrong: `latest` while any snapshot
+ * is unreadable (the damaged one may be the newest), or an id that names a damaged snapshot. Other damaged
+ * snapshots are reported through `onWarning`.
+ */
+export async function resolveSnapshot(repo: Repository, ref: string, opts: { filter?: SnapshotFilter; onWarning?: (m: string) => void } = {}): Promise<Snapshot> {
+  const { snapshots, damaged } = await loadSnapshots(repo);
+  const named = damaged.find((d) => ref !== 'latest' && d.id.startsWith(ref));
+  if (named) throw new DamagedRepoError(`snapshot ${named.id.slice(0, 8)} is damaged: ${named.error}`);
+  if (ref === 'latest' && damaged.length > 0) {
+    throw new DamagedRepoError(
+      `snapshot ${damaged.map((d) => d.id.slice(0, 8)).join(', ')} cannot be read (damaged), and may be the newest: refusing to pick "latest"; name a snapshot id (owb snapshots), and run owb check`,
+    );
+  }
+  for (const d of damaged) opts.onWarning?.(`snapshot ${d.id.slice(0, 8)} cannot be read (damaged): ${d.error}`);
+  return findSnapshot(snapshots, ref, opts.filter);
+}

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { OwbError } from '../../errors.js';
 import { runDrill, type DrillResult } from '../../jobs/drill.js';
 import { stateDirOf } from '../../jobs/source.js';
-import { findSnapshot, listSnapshots } from '../../repo/snapshot.js';
+import { resolveSnapshot } from '../../repo/snapshot.js';
 import type { CliContext } from '../context.js';
 
 /** `owb drill [snapshot]`: prove a backup restores and works. */
@@ -22,7 +22,7 @@ export function registerDrill(program: Command, ctx: () => CliContext): void {
           'drill',
           (log) =>
             c.withRepo('shared', async (repo) => {
-              const snap = findSnapshot(await listSnapshots(repo), ref);
+              const snap = await resolveSnapshot(repo, ref, { onWarning: (m) => c.out.warn(m) });
               c.out.progress(`drilling snapshot ${snap.id.slice(0, 8)}`, true);
               const done = log.step(`drill ${snap.id.slice(0, 8)}`);
               const r = await runDrill(repo, snap, { scratchRoot: flags.scratchDir ?? join(stateDir, 'drill'), stateDir, signal: c.abort.signal });

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { listSnapshotEntries } from '../../jobs/ls.js';
-import { findSnapshot, listSnapshots } from '../../repo/snapshot.js';
+import { resolveSnapshot } from '../../repo/snapshot.js';
 import type { CliContext } from '../context.js';
 import { formatBytes } from '../format.js';
 
@@ -14,7 +14,7 @@ export function registerLs(program: Command, ctx: () => CliContext): void {
     .action(async (ref: string, under: string) => {
       const c = ctx();
       const entries = await c.withRepo('none', async (repo) => {
-        const snap = findSnapshot(await listSnapshots(repo), ref);
+        const snap = await resolveSnapshot(repo, ref, { onWarning: (m) => c.out.warn(m) });
         return listSnapshotEntries(repo, snap, under);
       });
       if (c.out.json) {

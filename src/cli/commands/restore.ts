@@ -4,7 +4,7 @@ import { UsageError } from '../../errors.js';
 import { RESTORE_PARTS, runOpenWebuiRestore, type RestorePart } from '../../jobs/openwebui-restore.js';
 import { runRestore } from '../../jobs/restore.js';
 import { resolveSource } from '../../jobs/source.js';
-import { findSnapshot, listSnapshots } from '../../repo/snapshot.js';
+import { resolveSnapshot } from '../../repo/snapshot.js';
 import type { CliContext } from '../context.js';
 import { formatBytes } from '../format.js';
 import { collect } from '../options.js';
@@ -48,7 +48,7 @@ async function restoreToDir(c: CliContext, ref: string, flags: RestoreFlags): Pr
   const target = resolve(flags.target!);
   const start = Date.now();
   const { snap, result } = await c.withRepo('shared', async (repo) => {
-    const snap = findSnapshot(await listSnapshots(repo), ref);
+    const snap = await resolveSnapshot(repo, ref, { onWarning: (m) => c.out.warn(m) });
     const totalBytes = snap.summary?.total_bytes_processed;
     const result = await runRestore(repo, snap, {
       target,
@@ -88,7 +88,7 @@ async function restoreToDeployment(c: CliContext, ref: string, flags: RestoreFla
   const source = await resolveSource({ ...(flags.container ? { container: flags.container } : {}), ...(flags.source ? { sourceDir: flags.source } : {}) }, cfg, c.env);
   const start = Date.now();
   const res = await c.withRepo('shared', async (repo) => {
-    const snap = findSnapshot(await listSnapshots(repo), ref);
+    const snap = await resolveSnapshot(repo, ref, { onWarning: (m) => c.out.warn(m) });
     return runOpenWebuiRestore(repo, snap, {
       source,
       ...(only ? { only: only as RestorePart[] } : {}),

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { listSnapshots } from '../../repo/snapshot.js';
+import { DamagedRepoError } from '../../errors.js';
+import { loadSnapshots } from '../../repo/snapshot.js';
 import type { CliContext } from '../context.js';
 import { table } from '../format.js';
 
@@ -12,27 +13,34 @@ export function registerSnapshots(program: Command, ctx: () => CliContext): void
     .option('--tag <tag>', 'only snapshots with this tag')
     .action(async (flags: { host?: string; tag?: string }) => {
       const c = ctx();
-      const all = await c.withRepo('none', (repo) => listSnapshots(repo));
+      const { snapshots: all, damaged } = await c.withRepo('none', (repo) => loadSnapshots(repo));
+      // Damage is never hidden: listed, warned about, and the exit code says so.
+      const damageError = damaged.length > 0 ? new DamagedRepoError(`${damaged.length} snapshot(s) cannot be read (damaged): run owb check`) : undefined;
+      for (const d of damaged) c.out.warn(`snapshot ${d.id.slice(0, 8)} cannot be read (damaged): ${d.error}`);
       const snaps = all.filter((s) => (!flags.host || s.hostname === flags.host) && (!flags.tag || s.tags.includes(flags.tag)));
       if (c.out.json) {
-        c.out.printJson(
-          snaps.map((s) => ({
-            id: s.id,
-            short_id: s.id.slice(0, 8),
-            time: s.time,
-            hostname: s.hostname,
-            paths: s.paths,
-            tags: s.tags,
-            ...(s.parent ? { parent: s.parent } : {}),
-            tree: s.tree,
-            ...(s.summary ? { summary: s.summary } : {}),
-            ...(s.openwebui !== undefined ? { openwebui: s.openwebui } : {}),
-          })),
-        );
+        const rows: unknown[] = snaps.map((s) => ({
+          id: s.id,
+          short_id: s.id.slice(0, 8),
+          time: s.time,
+          hostname: s.hostname,
+          paths: s.paths,
+          tags: s.tags,
+          ...(s.parent ? { parent: s.parent } : {}),
+          tree: s.tree,
+          ...(s.summary ? { summary: s.summary } : {}),
+          ...(s.openwebui !== undefined ? { openwebui: s.openwebui } : {}),
+        }));
+        c.out.printJson([...rows, ...damaged.map((d) => ({ id: d.id, short_id: d.id.slice(0, 8), damaged: true, error: d.error }))]);
+        if (damageError) {
+          damageError.shownInJson = true;
+          throw damageError;
+        }
         return;
       }
       if (snaps.length === 0) {
         c.out.info('no snapshots');
+        if (damageError) throw damageError;
         return;
       }
       // Open WebUI snapshots also show what a restore decision needs: version, schema revision, downtime.
@@ -46,6 +54,7 @@ export function registerSnapshots(program: Command, ctx: () => CliContext): void
         rows.push([s.id.slice(0, 8), s.time.replace('T', ' ').slice(0, 19), s.hostname, s.tags.join(','), ...extra, s.paths.join(', ')]);
       }
       c.out.info(table(rows));
-      c.out.info(`${snaps.length} snapshot${snaps.length === 1 ? '' : 's'}`);
+      c.out.info(`${snaps.length} snapshot${snaps.length === 1 ? '' : 's'}${damaged.length > 0 ? `, ${damaged.length} damaged` : ''}`);
+      if (damageError) throw damageError;
     });
 }

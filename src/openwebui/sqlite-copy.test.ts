@@ -1,0 +1,67 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backupSqlite } from './sqlite-copy.js';
+
+/** A writer in another process that commits a row every 2 ms, as a busy Open WebUI would, and prints each commit. */
+const WRITER = `
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+db.execute('PRAGMA journal_mode=WAL')
+n = 0
+while True:
+    n += 1
+    db.execute('INSERT INTO chat (id, body) VALUES (?, ?)', (n, 'x' * 500))
+    sys.stdout.write(f'{n}\\n'); sys.stdout.flush()
+    time.sleep(0.002)
+`;
+
+describe('backupSqlite under a writer committing every 2 ms', () => {
+  let dir: string;
+  let writer: ChildProcess;
+  let committed = 0;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'owb-busy-db-'));
+    const db = new Database(join(dir, 'webui.db'));
+    db.pragma('journal_mode = WAL');
+    db.exec('CREATE TABLE chat (id INTEGER PRIMARY KEY, body TEXT); CREATE TABLE filler (b BLOB)');
+    // About 40 MB, so a copy takes many 100-page steps: each one a chance for the writer to restart it.
+    const insert = db.prepare('INSERT INTO filler (b) VALUES (randomblob(65536))');
+    db.transaction(() => {
+      for (let i = 0; i < 600; i++) insert.run();
+    })();
+    db.close();
+    writer = spawn('python3', ['-c', WRITER, join(dir, 'webui.db')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    writer.stdout!.on('data', (d: Buffer) => {
+      committed = Math.max(committed, ...d.toString().trim().split('\n').map(Number));
+    });
+    // The writer is really writing before the copy starts.
+    while (committed < 100) await new Promise((r) => setTimeout(r, 20));
+  });
+  afterAll(async () => {
+    writer.kill('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('finishes with one consistent committed state (it used to restart forever)', async () => {
+    const before = committed;
+    await backupSqlite(join(dir, 'webui.db'), join(dir, 'copy.db'));
+    expect(committed).toBeGreaterThan(before); // the writer kept committing during the copy
+    const copy = new Database(join(dir, 'copy.db'), { readonly: true });
+    try {
+      expect(copy.pragma('integrity_check', { simple: true })).toBe('ok');
+      expect(copy.pragma('journal_mode', { simple: true })).toBe('delete');
+      const { n, max } = copy.prepare('SELECT count(*) AS n, max(id) AS max FROM chat').get() as { n: number; max: number };
+      // Rows 1..max, none missing: one committed state, not a torn mix.
+      expect(n).toBe(max);
+      expect(max).toBeGreaterThanOrEqual(before);
+      expect((copy.prepare('SELECT count(*) AS n FROM filler').get() as { n: number }).n).toBe(600);
+    } finally {
+      copy.close();
+    }
+  }, 60_000);
+});

@@ -1,0 +1,123 @@
+/**
+ * Operator mistakes and damaged repositories that used to pass silently or be misreported (the reliability issue):
+ * each case gets a clear one-line error, the contract's exit code, and never a hidden loss.
+ */
+import { readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cleanupTemp, flipByte, makeTemp, runCli, runOk, writePassword } from '../support/cli.js';
+
+afterAll(cleanupTemp);
+
+/** A repository with two snapshots of a small folder, the newer one second. */
+async function twoSnapshots(): Promise<{ dir: string; repo: string; cli: { repo: string; passwordFile: string }; ids: string[] }> {
+  const dir = await makeTemp('owb-rel-');
+  const repo = join(dir, 'repo');
+  const src = join(dir, 'src');
+  const cli = { repo, passwordFile: await writePassword(dir, 'pw') };
+  await runOk(['init'], cli);
+  await runOk(['backup', await mkSrc(src, 'one')], cli);
+  const first = ((await runOk(['snapshots', '--json'], cli)).json as { id: string }[])[0]!.id;
+  await writeFile(join(src, 'f.txt'), 'two\n');
+  const second = (((await runOk(['backup', src, '--json'], cli)).json as { snapshot_id: string }).snapshot_id);
+  return { dir, repo, cli, ids: [first, second] };
+}
+
+async function mkSrc(src: string, content: string): Promise<string> {
+  await rm(src, { recursive: true, force: true });
+  const { mkdir } = await import('node:fs/promises');
+  await mkdir(src, { recursive: true });
+  await writeFile(join(src, 'f.txt'), `${content}\n`);
+  return src;
+}
+
+describe('a damaged snapshot file is reported, never hidden', () => {
+  let s: Awaited<ReturnType<typeof twoSnapshots>>;
+  beforeAll(async () => {
+    s = await twoSnapshots();
+    await truncate(join(s.repo, 'snapshots', s.ids[1]!), 10);
+  });
+
+  it('snapshots lists the good one, warns about the damaged one and exits 1', async () => {
+    const r = await runCli(['snapshots'], s.cli);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(s.ids[0]!.slice(0, 8));
+    expect(r.stderr).toContain(`snapshot ${s.ids[1]!.slice(0, 8)} cannot be read (damaged)`);
+  });
+
+  it('snapshots --json lists the damaged one as damaged, in the one document, and exits 1', async () => {
+    const r = await runCli(['snapshots', '--json'], s.cli);
+    expect(r.code).toBe(1);
+    const rows = r.json as { id: string; damaged?: boolean }[];
+    expect(rows.map((x) => [x.id, x.damaged ?? false])).toEqual([
+      [s.ids[0], false],
+      [s.ids[1], true],
+    ]);
+  });
+
+  it('restore latest refuses (the damaged one may be the newest) instead of restoring an older snapshot', async () => {
+    const target = join(s.dir, 'latest');
+    const r = await runCli(['restore', 'latest', '--target', target], s.cli);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/refusing to pick "latest"/);
+    await expect(readdir(target)).rejects.toThrow(/ENOENT/);
+  });
+
+  it('restore of the damaged id says it is damaged; the good id still restores', async () => {
+    const r = await runCli(['restore', s.ids[1]!.slice(0, 8), '--target', join(s.dir, 'bad')], s.cli);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`snapshot ${s.ids[1]!.slice(0, 8)} is damaged`);
+    await runOk(['restore', s.ids[0]!, '--target', join(s.dir, 'good')], s.cli);
+  });
+});
+
+describe('damage is not reported as a wrong password', () => {
+  it('a flipped byte in config: exit 1 with a damage message, not 12', async () => {
+    const s = await twoSnapshots();
+    await flipByte(join(s.repo, 'config'), 20);
+    const r = await runCli(['snapshots'], s.cli);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/config .*damaged/);
+    expect(r.stderr).not.toMatch(/wrong password/);
+  });
+
+  it('every key file unreadable (not JSON): exit 1 naming the damaged key, not 12', async () => {
+    const s = await twoSnapshots();
+    for (const k of await readdir(join(s.repo, 'keys'))) await writeFile(join(s.repo, 'keys', k), 'garbage');
+    const r = await runCli(['snapshots'], s.cli);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/no key file can be read: keys\/[0-9a-f]{8}/);
+  });
+
+  it('a wrong password is still exit 12', async () => {
+    const s = await twoSnapshots();
+    const r = await runCli(['snapshots'], { ...s.cli, passwordFile: await writePassword(s.dir, 'not it', 'wrong') });
+    expect(r.code).toBe(12);
+  });
+});
+
+describe('init over a repository that lost its config', () => {
+  it('refuses, says what it found and how to recover, and leaves every file in place', async () => {
+    const s = await twoSnapshots();
+    await rm(join(s.repo, 'config'));
+    const before = (await readdir(join(s.repo, 'snapshots'))).sort();
+    const r = await runCli(['init'], s.cli);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/holds .*2 snapshot\(s\).* but no config/);
+    expect(r.stderr).toMatch(/Put the config file back/);
+    expect((await readdir(join(s.repo, 'snapshots'))).sort()).toEqual(before);
+    await expect(readFile(join(s.repo, 'config'))).rejects.toThrow(/ENOENT/);
+  });
+});
+
+describe('--json failures print one JSON error document', () => {
+  it('for a missing repository (exit 10) and for a usage error (exit 2)', async () => {
+    const dir = await makeTemp('owb-rel-json-');
+    const missing = await runCli(['snapshots', '--json'], { repo: join(dir, 'none'), passwordFile: await writePassword(dir, 'pw') });
+    expect(missing.code).toBe(10);
+    expect(missing.json).toEqual({ error: { message: expect.stringContaining('no repository at'), exit_code: 10, type: 'RepoNotFoundError' } });
+    const usage = await runCli(['snapshots', '--json', '--no-such-flag'], {});
+    expect(usage.code).toBe(2);
+    expect((usage.json as { error: { exit_code: number } }).error.exit_code).toBe(2);
+  });
+});
