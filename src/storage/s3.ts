@@ -4,9 +4,10 @@ import { PassThrough, type Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { readSecretFile, secretFromEnv } from '../config/secrets.js';
-import { DamagedRepoError, NotFoundError, OwbError, UsageError } from '../errors.js';
+import { AlreadyExistsError, DamagedRepoError, NotFoundError, OwbError, UsageError } from '../errors.js';
 import type { Backend, BackendProperties, FileInfo, FileType, Handle } from './backend.js';
-import { checkHandle, checkRange, existsError } from './local.js';
+import { checkHandle, checkRange, existsByStat, handleLabel, statIfExists } from './handles.js';
+import { NETWORK_ERROR_CODES, TRY_LATER_CODES } from './transient.js';
 
 // ─── Settings ───────────────────────────────────────────────────────────────────────────────────────
 
@@ -135,12 +136,6 @@ export class S3RequestError extends OwbError {
   }
 }
 
-/** S3 error codes that mean "slow down / try later", whatever the status. */
-const TRANSIENT_CODES = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'RequestTimeout', 'InternalError', 'ServiceUnavailable', 'TooManyRequests']);
-
-/** Node/undici error codes of a broken or refused connection. */
-const NETWORK_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNREFUSED', 'ECONNABORTED', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ENOTCONN', 'ERR_STREAM_PREMATURE_CLOSE']);
-
 /** Hints for the refusals users can fix themselves. */
 const HINTS: Readonly<Record<string, string>> = {
   SignatureDoesNotMatch: 'check AWS_SECRET_ACCESS_KEY',
@@ -179,19 +174,19 @@ export function classifyS3Error(err: unknown): { status: number | undefined; cod
   const e = (typeof err === 'object' && err !== null ? err : {}) as SdkErrorShape;
   const status = e.$metadata?.httpStatusCode;
   const causeCode = (e.cause as SdkErrorShape | undefined)?.code;
-  const netCode = [e.code, causeCode].find((c): c is string => typeof c === 'string' && NETWORK_CODES.has(c));
+  const netCode = [e.code, causeCode].find((c): c is string => typeof c === 'string' && NETWORK_ERROR_CODES.has(c));
   const nodeCode = status === undefined && typeof e.code === 'string' ? e.code : undefined;
   let code = netCode ?? (typeof e.Code === 'string' ? e.Code : undefined) ?? nodeCode ?? e.name ?? 'Error';
   if (['Unknown', 'UnknownError', 'Error', String(status)].includes(code) && status !== undefined) code = STATUS_NAMES[status] ?? `HTTP${status}`;
   const message = typeof e.message === 'string' ? e.message : '';
   const timedOut = e.name === 'TimeoutError' || /timed out|timeout/i.test(message);
   const hungUp = /socket hang up|aborted|premature close|ECONNRESET|EPIPE/i.test(message);
-  if (timedOut && netCode === undefined && !TRANSIENT_CODES.has(code)) code = 'Timeout';
+  if (timedOut && netCode === undefined && !TRY_LATER_CODES.has(code)) code = 'Timeout';
   else if (hungUp && netCode === undefined && status === undefined) code = 'ConnectionReset';
   // A 2xx whose body could not be parsed was cut off on the way: the request may simply be repeated.
   const truncated = status !== undefined && status < 300 && e.$response !== undefined;
   const transient =
-    netCode !== undefined || timedOut || hungUp || truncated || TRANSIENT_CODES.has(code) || (status !== undefined && (status >= 500 || status === 429));
+    netCode !== undefined || timedOut || hungUp || truncated || TRY_LATER_CODES.has(code) || (status !== undefined && (status >= 500 || status === 429));
   return { status, code, transient };
 }
 
@@ -283,7 +278,7 @@ export class S3Backend implements Backend {
         await client.send(new s3.PutObjectCommand({ ...params, Body: body, ContentLength: body.length }));
         return;
       }
-      if (await this.exists(h)) throw existsError(h);
+      if (await this.exists(h)) throw new AlreadyExistsError(handleLabel(h));
       const { Upload } = (await import('@aws-sdk/lib-storage')) as StorageModule;
       const upload = new Upload({
         client,
@@ -296,7 +291,7 @@ export class S3Backend implements Backend {
     } catch (err) {
       if (err instanceof OwbError) throw err;
       const { status } = classifyS3Error(err);
-      if (status === 412 || status === 409) throw existsError(h);
+      if (status === 412 || status === 409) throw new AlreadyExistsError(handleLabel(h));
       throw this.fail('PUT', this.rel(h), err);
     }
   }
@@ -366,15 +361,9 @@ export class S3Backend implements Backend {
     }
   }
 
-  /** True when the object exists. */
-  async exists(h: Handle): Promise<boolean> {
-    try {
-      await this.stat(h);
-      return true;
-    } catch (err) {
-      if (err instanceof NotFoundError) return false;
-      throw err;
-    }
+  /** True when the object exists (HEAD). */
+  exists(h: Handle): Promise<boolean> {
+    return existsByStat(this, h);
   }
 
   /** Deletes an object. S3 answers DELETE of a missing key with success, so a HEAD comes first. */
@@ -392,13 +381,8 @@ export class S3Backend implements Backend {
   /** Lists one type, page by page; keys that do not fit the layout are skipped. A missing bucket lists as empty. */
   async list(type: FileType): Promise<FileInfo[]> {
     if (type === 'config') {
-      const h: Handle = { type: 'config', name: '' };
-      try {
-        return [await this.stat(h)];
-      } catch (err) {
-        if (err instanceof NotFoundError) return [];
-        throw err;
-      }
+      const info = await statIfExists(this, { type: 'config', name: '' });
+      return info === undefined ? [] : [info];
     }
     checkHandle({ type, name: 'probe' });
     const { client, s3 } = await this.open();

@@ -4,9 +4,9 @@ import { homedir, userInfo } from 'node:os';
 import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { secretFromEnv } from '../config/secrets.js';
-import { DamagedRepoError, NotFoundError, OwbError, UsageError } from '../errors.js';
+import { AlreadyExistsError, DamagedRepoError, NotFoundError, OwbError, UsageError } from '../errors.js';
 import type { Backend, BackendProperties, FileInfo, FileType, Handle } from './backend.js';
-import { checkHandle, checkRange, existsError, handleLabel } from './local.js';
+import { checkHandle, checkRange, handleLabel } from './handles.js';
 
 // ─── Settings and URLs ──────────────────────────────────────────────────────────────────────────────
 
@@ -487,10 +487,10 @@ export class SftpBackend implements Backend {
       state.renaming = false;
       try {
         await this.uploadCreatingFolder(conn, state.tmp, bytes);
-        if (await this.isFile(conn, final)) throw existsError(h);
+        if (await this.isFile(conn, final)) throw new AlreadyExistsError(handleLabel(h));
         state.renaming = true;
         await conn.call<void>((s, cb) => s.rename(state.tmp, final, cb)).catch(async (err: unknown) => {
-          if (statusOf(err) === FX_FAILURE && (await this.isFile(conn, final))) throw existsError(h);
+          if (statusOf(err) === FX_FAILURE && (await this.isFile(conn, final))) throw new AlreadyExistsError(handleLabel(h));
           throw err;
         });
       } catch (err) {
