@@ -6,7 +6,7 @@ import type { Backend } from './backend.js';
  * until the first operation; ssh2 is only loaded then.
  */
 export async function openSftpBackend(rest: string, env: NodeJS.ProcessEnv = process.env): Promise<Backend> {
-  const { SftpBackend, sftpSettingsFromUrl } = await import('./sftp.js');
+  const [{ SftpBackend }, { sftpSettingsFromUrl }] = await Promise.all([import('./sftp.js'), import('./sftp-settings.js')]);
   return new SftpBackend(await sftpSettingsFromUrl(rest, env));
 }
 
