@@ -8,11 +8,11 @@ import { inspect } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError, UsageError } from '../../src/errors.js';
 import type { Backend, Handle } from '../../src/storage/backend.js';
-import { openSftpBackend } from '../../src/storage/remote.factories.js';
-import { withRetry } from '../../src/storage/retry.js';
+import { openBackend } from '../../src/storage/open-backend.js';
 import { SftpBackend } from '../../src/storage/sftp.js';
 import { HostKeyError, hostKeyFingerprint, knownHostKeys } from '../../src/storage/sftp-host-keys.js';
 import { parseSftpUrl, sftpSettingsFromUrl, type SftpSettings } from '../../src/storage/sftp-settings.js';
+import { stack } from '../../src/storage/stack.js';
 import { service } from '../support/services.js';
 import { randomName, runBackendConformance } from './conformance.js';
 
@@ -65,7 +65,7 @@ async function rejectionOf(p: Promise<unknown>): Promise<Error> {
 runBackendConformance('SftpBackend (OpenSSH, key auth, known_hosts)', async () => {
   const dir = await serverFolder();
   const home = await scratch();
-  const backend = await openSftpBackend(urlFor(`${dir}/repo`), keyEnv(home));
+  const backend = await openBackend(`sftp:${urlFor(`${dir}/repo`)}`, { env: keyEnv(home) });
   return {
     backend,
     cleanup: async () => {
@@ -374,8 +374,8 @@ describe('SftpBackend over a connection that drops', () => {
   });
 
   /**
-   * A backend that reaches sshd through the relay (pinned fingerprint: known_hosts names the real port), behind the
-   * retry wrapper as openBackend puts it: the backend itself does not retry, the wrapper (short backoff) does.
+   * A backend that reaches sshd through the relay (pinned fingerprint: known_hosts names the real port), in the
+   * wrappers openBackend puts around it: the backend itself does not retry, the retry wrapper (short backoff) does.
    */
   async function throughRelay(via = relay): Promise<Backend> {
     dir = await serverFolder();
@@ -390,7 +390,7 @@ describe('SftpBackend over a connection that drops', () => {
       knownHostsFile: join(dir, 'unused'),
       hostFingerprint: s.SFTP_HOST_FINGERPRINT!,
     };
-    be = withRetry(new SftpBackend(settings), { baseDelayMs: 5, maxDelayMs: 50 });
+    be = stack(new SftpBackend(settings), { retry: { baseDelayMs: 5, maxDelayMs: 50 } });
     await be.create();
     return be;
   }
