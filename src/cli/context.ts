@@ -5,8 +5,10 @@ import { UsageError } from '../errors.js';
 import type { RepoLock } from '../repo/lock.js';
 import { Repository } from '../repo/repository.js';
 import type { Backend } from '../storage/backend.js';
+import { describeFailure } from '../storage/logging.js';
 import { openBackend } from '../storage/open-backend.js';
 import { backendOptionsFromConfig, type RepositoryBackendOptions } from '../storage/options.js';
+import { describeRetry } from '../storage/retry.js';
 import { withRunRecord, type RunReport } from '../jobs/recorded-run.js';
 import type { RunLog } from '../jobs/run-log.js';
 import { stateDirOf } from '../jobs/source.js';
@@ -117,9 +119,14 @@ export class CliContext {
     return this.openTarget(await this.repoTarget());
   }
 
-  /** Opens a target's backend with the config's settings for it. */
+  /** Opens a target's backend; with --verbose, retries and failed storage operations show as warnings. */
   private openTarget(target: RepoTarget): Promise<Backend> {
-    return openBackend(target.url, { ...target.backend, env: this.env });
+    const show = this.out.verbose;
+    return openBackend(target.url, {
+      ...target.backend,
+      env: this.env,
+      ...(show ? { retry: { onRetry: (i) => this.out.warn(describeRetry(i)) }, onFailure: (f) => this.out.warn(describeFailure(f)) } : {}),
+    });
   }
 
   /**
