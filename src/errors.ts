@@ -100,6 +100,16 @@ export class NotFoundError extends OwbError {
   }
 }
 
+/**
+ * save() of an object that is already stored. Objects are write-once, so backends MUST throw this (and only this)
+ * then; the retry wrapper keys on it to recognise a retried save whose first attempt landed.
+ */
+export class AlreadyExistsError extends OwbError {
+  constructor(what: string) {
+    super(`${what} already exists; refusing to overwrite it`, ExitCode.Failure);
+  }
+}
+
 /** True when `err` is a NotFoundError. */
 export function isNotFound(err: unknown): err is NotFoundError {
   return err instanceof NotFoundError;

@@ -1,11 +1,14 @@
 import { loadConfig } from '../config/load.js';
-import type { OwbConfig, RepositoryConfig } from '../config/schema.js';
+import type { OwbConfig } from '../config/schema.js';
 import { readSecretFile, secretFromEnv } from '../config/secrets.js';
 import { UsageError } from '../errors.js';
 import type { RepoLock } from '../repo/lock.js';
 import { Repository } from '../repo/repository.js';
 import type { Backend } from '../storage/backend.js';
-import { openBackend, type BackendOptions } from '../storage/open-backend.js';
+import { describeFailure } from '../storage/logging.js';
+import { openBackend } from '../storage/open-backend.js';
+import { backendOptionsFromConfig, type RepositoryBackendOptions } from '../storage/options.js';
+import { describeRetry } from '../storage/retry.js';
 import { withRunRecord, type RunReport } from '../ops/recorded-run.js';
 import type { RunLog } from '../ops/run-log.js';
 import { stateDirOf } from '../jobs/source.js';
@@ -31,34 +34,7 @@ export interface RepoTarget {
   /** Config names of repositories each backup is copied to. */
   copyTo: string[];
   /** Backend settings from the config. */
-  backend: BackendOptions;
-}
-
-/** Maps a repository's config blocks to backend options (S3 settings; SFTP settings as its variables). */
-function backendOptionsOf(repo: RepositoryConfig): BackendOptions {
-  const opts: BackendOptions = {};
-  if (repo.s3) {
-    const s = repo.s3;
-    opts.s3 = {
-      ...(s.region ? { region: s.region } : {}),
-      ...(s.path_style !== undefined ? { pathStyle: s.path_style } : {}),
-      ...(s.storage_class ? { storageClass: s.storage_class } : {}),
-      ...(s.access_key_id_file ? { accessKeyIdFile: s.access_key_id_file } : {}),
-      ...(s.secret_access_key_file ? { secretAccessKeyFile: s.secret_access_key_file } : {}),
-      ...(s.request_timeout ? { requestTimeoutS: s.request_timeout } : {}),
-    };
-  }
-  if (repo.sftp) {
-    const f = repo.sftp;
-    const env: Record<string, string> = {};
-    if (f.key_file) env.OWB_SFTP_KEY_FILE = f.key_file;
-    if (f.key_passphrase_file) env.OWB_SFTP_KEY_PASSPHRASE_FILE = f.key_passphrase_file;
-    if (f.password_file) env.OWB_SFTP_PASSWORD_FILE = f.password_file;
-    if (f.known_hosts) env.OWB_SFTP_KNOWN_HOSTS = f.known_hosts;
-    if (f.host_fingerprint) env.OWB_SFTP_HOST_FINGERPRINT = f.host_fingerprint;
-    opts.env = env;
-  }
-  return opts;
+  backend: RepositoryBackendOptions;
 }
 
 /** Which lock a command takes. */
@@ -110,7 +86,7 @@ export class CliContext {
         url: named.url,
         name: given,
         copyTo: named.copy_to,
-        backend: backendOptionsOf(named),
+        backend: backendOptionsFromConfig(named),
         ...(named.password_file ? { passwordFile: named.password_file } : {}),
       };
     }
@@ -140,8 +116,17 @@ export class CliContext {
 
   /** Opens the backend named by the globals. */
   async backend(): Promise<Backend> {
-    const target = await this.repoTarget();
-    return openBackend(target.url, target.backend);
+    return this.openTarget(await this.repoTarget());
+  }
+
+  /** Opens a target's backend; with --verbose, retries and failed storage operations show as warnings. */
+  private openTarget(target: RepoTarget): Promise<Backend> {
+    const show = this.out.verbose;
+    return openBackend(target.url, {
+      ...target.backend,
+      env: this.env,
+      ...(show ? { retry: { onRetry: (i) => this.out.warn(describeRetry(i)) }, onFailure: (f) => this.out.warn(describeFailure(f)) } : {}),
+    });
   }
 
   /**
@@ -153,7 +138,7 @@ export class CliContext {
 
   /** As withRepo, for a given target (copy's source and destination). */
   async withRepoAt<T>(target: RepoTarget, lock: LockMode, fn: (repo: Repository) => Promise<T>, passwordFile?: string): Promise<T> {
-    const backend = await openBackend(target.url, target.backend);
+    const backend = await this.openTarget(target);
     let held: RepoLock | undefined;
     try {
       const password = passwordFile ? nonEmptyInto(this.secretsSeen, await readSecretFile(passwordFile, 'password file')) : await this.password(target);

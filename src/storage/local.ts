@@ -3,14 +3,9 @@ import { constants as fsConstants, type Dirent } from 'node:fs';
 import { link, lstat, mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import { DamagedRepoError, NotFoundError, OwbError } from '../errors.js';
+import { AlreadyExistsError, DamagedRepoError, NotFoundError } from '../errors.js';
 import type { Backend, BackendProperties, FileInfo, FileType, Handle } from './backend.js';
-
-/** Every object type that lives in a folder of its own (all but `config`). */
-const FOLDER_TYPES = ['keys', 'index', 'snapshots', 'locks', 'data'] as const;
-
-/** Prefix of in-flight files; list() hides them so readers only ever see complete objects. */
-const TMP_PREFIX = '.tmp-';
+import { checkRange, existsByStat, FOLDER_TYPES, handleLabel, isFolderType, objectPath, statIfExists, TMP_PREFIX } from './handles.js';
 
 /** Repository contents are secrets-adjacent (key files, encrypted data): private to the owner. */
 const FILE_MODE = 0o600;
@@ -31,48 +26,9 @@ export interface LocalBackendOptions {
   hardLinks?: boolean;
 }
 
-/** True for the types stored under a folder of their own; guards against casts from untyped input. */
-function isFolderType(type: string): boolean {
-  return (FOLDER_TYPES as readonly string[]).includes(type);
-}
-
 /** The node error code of `err`, if any. */
 function errCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
-}
-
-/** A short, stable label for an object, used in error messages. */
-export function handleLabel(h: Handle): string {
-  return h.type === 'config' ? 'config' : `${h.type}/${h.name}`;
-}
-
-/**
- * Rejects handles that could escape the repository folder or collide with temp files. Names come from
- * hashes in practice, so anything odd here is a caller bug, not user input.
- */
-export function checkHandle(h: Handle): void {
-  if (h.type === 'config') {
-    if (h.name !== '') throw new TypeError(`the config object must be addressed with name '', got '${h.name}'`);
-    return;
-  }
-  if (!isFolderType(h.type)) throw new TypeError(`unknown object type '${String(h.type)}'`);
-  const bad =
-    h.name === '' ||
-    h.name.startsWith('.') ||
-    /[/\\\0]/.test(h.name) ||
-    (h.type === 'data' && h.name.length < 2);
-  if (bad) throw new TypeError(`invalid object name '${h.name}' for type ${h.type}`);
-}
-
-/** Validates offset/length for load(), so a bad range is a clear error instead of a strange read. */
-export function checkRange(offset: number, length: number | undefined): void {
-  if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`invalid offset ${offset}`);
-  if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) throw new RangeError(`invalid length ${length}`);
-}
-
-/** The error save() throws when the object is already there; objects are write-once. */
-export function existsError(h: Handle): OwbError {
-  return new OwbError(`${handleLabel(h)} already exists; refusing to overwrite it`);
 }
 
 /** Removes a file, ignoring failure: used on cleanup paths where the original error matters more. */
@@ -204,14 +160,8 @@ export class LocalBackend implements Backend {
   }
 
   /** True when the object exists. */
-  async exists(h: Handle): Promise<boolean> {
-    try {
-      await this.stat(h);
-      return true;
-    } catch (err) {
-      if (err instanceof NotFoundError) return false;
-      throw err;
-    }
+  exists(h: Handle): Promise<boolean> {
+    return existsByStat(this, h);
   }
 
   /** Deletes an object. */
@@ -226,8 +176,8 @@ export class LocalBackend implements Backend {
   /** Lists complete objects of one type; a missing folder lists as empty (the repository layer decides "not found"). */
   async list(type: FileType): Promise<FileInfo[]> {
     if (type === 'config') {
-      const h: Handle = { type: 'config', name: '' };
-      return (await this.exists(h)) ? [await this.stat(h)] : [];
+      const info = await statIfExists(this, { type: 'config', name: '' });
+      return info === undefined ? [] : [info];
     }
     if (!isFolderType(type)) throw new TypeError(`unknown object type '${String(type)}'`);
     const folder = join(this.location, type);
@@ -242,10 +192,7 @@ export class LocalBackend implements Backend {
 
   /** Filesystem path of an object. */
   private path(h: Handle): string {
-    checkHandle(h);
-    if (h.type === 'config') return join(this.location, 'config');
-    if (h.type === 'data') return join(this.location, 'data', h.name.slice(0, 2), h.name);
-    return join(this.location, h.type, h.name);
+    return join(this.location, ...objectPath(h).split('/'));
   }
 
   /** Opens an object for reading, mapping "missing" to NotFoundError. */
@@ -272,7 +219,7 @@ export class LocalBackend implements Backend {
         return;
       } catch (err) {
         const code = errCode(err);
-        if (code === 'EEXIST') throw existsError(h);
+        if (code === 'EEXIST') throw new AlreadyExistsError(handleLabel(h));
         if (!NO_LINK_CODES.has(code ?? '')) throw err;
         this.hardLinks = false;
       }
@@ -291,7 +238,7 @@ export class LocalBackend implements Backend {
           throw err;
         },
       );
-      if (taken) throw existsError(h);
+      if (taken) throw new AlreadyExistsError(handleLabel(h));
       await rename(tmp, final);
     });
     const settled = mine.catch(() => undefined);

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
-import { DamagedRepoError, NotFoundError } from '../errors.js';
+import { AlreadyExistsError, DamagedRepoError, NotFoundError } from '../errors.js';
 import type { Backend, BackendProperties, FileInfo, FileType, Handle } from './backend.js';
-import { checkHandle, checkRange, existsError, handleLabel } from './local.js';
+import { checkHandle, checkRange, handleLabel } from './handles.js';
 
 /**
  * A backend held in a Map, with the same contract as LocalBackend. It is the fast fake for unit tests, so
@@ -23,7 +23,7 @@ export class MemoryBackend implements Backend {
   /** Stores a private copy; the check and the insert run without an await between them, so racing saves cannot both win. */
   async save(h: Handle, data: Uint8Array): Promise<void> {
     const key = keyOf(h);
-    if (this.objects.has(key)) throw existsError(h);
+    if (this.objects.has(key)) throw new AlreadyExistsError(handleLabel(h));
     this.objects.set(key, Buffer.from(data));
   }
 

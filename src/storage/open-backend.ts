@@ -1,32 +1,43 @@
 import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { Backend } from './backend.js';
-import { instrumentation } from '../util/instrument.js';
+import type { BackendOptions } from './options.js';
+import type { RetryOptions } from './retry.js';
+import { stack } from './stack.js';
 
-/** Per-repository settings from the config, for the backends that have any. */
-export interface BackendOptions {
-  s3?: import('./s3.factory.js').S3RepositoryOptions;
-  /** Variables layered over the process environment for this backend (SFTP key and host key settings). */
-  env?: Record<string, string>;
+/** A backend as its factory built it, and what the retry wrapper must know about it (false: no retries). */
+interface Opened {
+  backend: Backend;
+  retry: RetryOptions | false;
 }
 
 /** Builds a backend from the part of the URL after `scheme:`. */
-type BackendFactory = (rest: string, opts: BackendOptions) => Promise<Backend>;
-
-function envOf(opts: BackendOptions): NodeJS.ProcessEnv {
-  return opts.env ? { ...process.env, ...opts.env } : process.env;
-}
+type BackendFactory = (rest: string, opts: BackendOptions, env: NodeJS.ProcessEnv) => Promise<Opened>;
 
 /**
  * Scheme → factory. Modules load lazily (await import) so a local backup never pays for network clients.
  * `memory:` is deliberately absent: a repository that vanishes on exit is a test fake, not a user option.
  */
 const FACTORIES: Readonly<Record<string, BackendFactory>> = {
-  local: async (rest) => new (await import('./local.js')).LocalBackend(localPath(rest)),
-  s3: async (rest, opts) => (await import('./s3.factory.js')).openS3Backend(rest, envOf(opts), opts.s3 ?? {}),
-  // Retries wrap the backend rather than living in it (the S3 factory applies the same wrapper).
-  sftp: async (rest, opts) => (await import('./retry.js')).withRetry(await (await import('./remote.factories.js')).openSftpBackend(rest, envOf(opts))),
-  rclone: async (rest, opts) => (await import('./retry.js')).withRetry(await (await import('./remote.factories.js')).openRcloneBackend(rest, envOf(opts))),
+  // No retries on a local disk: its failures (ENOSPC, EACCES, EIO) do not heal by waiting, and abandoning a
+  // stalled write to start another would only add a second writer on the same disk. Network mounts retry in
+  // the kernel's own client.
+  local: async (rest) => ({ backend: new (await import('./local.js')).LocalBackend(localPath(rest)), retry: false }),
+  s3: async (rest, opts, env) => {
+    const [{ S3Backend }, { s3SettingsFor }] = await Promise.all([import('./s3.js'), import('./s3-settings.js')]);
+    const { settings, requestTimeoutMs } = await s3SettingsFor(rest, env, opts.s3);
+    // A configured stall timeout bounds the retry wrapper's attempts as well as the client's idle sockets.
+    return { backend: new S3Backend(settings), retry: requestTimeoutMs === undefined ? {} : { requestTimeoutMs } };
+  },
+  sftp: async (rest, opts, env) => {
+    const [{ SftpBackend }, { sftpSettingsFromUrl }] = await Promise.all([import('./sftp.js'), import('./sftp-settings.js')]);
+    return { backend: new SftpBackend(await sftpSettingsFromUrl(rest, env, opts.sftp)), retry: {} };
+  },
+  // rclone runs with `env`, so RCLONE_CONFIG and RCLONE_CONFIG_PASS set there are honoured.
+  rclone: async (rest, _opts, env) => {
+    const { RcloneBackend, rcloneSettingsFromUrl } = await import('./rclone.js');
+    return { backend: new RcloneBackend(rcloneSettingsFromUrl(rest, env)), retry: {} };
+  },
 };
 
 /**
@@ -43,19 +54,22 @@ function localPath(path: string): string {
 
 /**
  * Opens a repository URL as restic parses it: `local:/path`, a plain absolute or relative path, or
- * `s3:`, `sftp:`, `rclone:`. The backend is only constructed; nothing is
- * created or checked on storage here.
+ * `s3:`, `sftp:`, `rclone:`, wrapped in the logging, retry and connection-limit wrappers (stack.ts). The
+ * backend is only constructed; nothing is created or checked on storage here, and no network client is loaded.
  */
 export async function openBackend(url: string, opts: BackendOptions = {}): Promise<Backend> {
-  const backend = await openPlain(url, opts);
-  const wrap = instrumentation().wrapBackend;
-  return wrap ? wrap(backend) : backend;
+  const { backend, retry } = await openPlain(url, opts);
+  return stack(backend, {
+    retry: retry === false ? false : { ...retry, ...opts.retry },
+    ...(opts.onFailure === undefined ? {} : { onFailure: opts.onFailure }),
+  });
 }
 
-async function openPlain(url: string, opts: BackendOptions): Promise<Backend> {
+async function openPlain(url: string, opts: BackendOptions): Promise<Opened> {
   if (url.trim() === '') throw new UsageError('no repository given: use --repo or OWB_REPOSITORY');
+  const env = opts.env ?? process.env;
   const match = SCHEME.exec(url);
-  if (match === null) return FACTORIES.local!(url, opts);
+  if (match === null) return FACTORIES.local!(url, opts, env);
   const scheme = match[1]!.toLowerCase();
   const factory = Object.hasOwn(FACTORIES, scheme) ? FACTORIES[scheme] : undefined;
   if (factory === undefined) {
@@ -65,5 +79,5 @@ async function openPlain(url: string, opts: BackendOptions): Promise<Backend> {
         'for a local folder whose name contains ":", write local:PATH',
     );
   }
-  return factory(url.slice(match[0].length), opts);
+  return factory(url.slice(match[0].length), opts, env);
 }

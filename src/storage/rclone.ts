@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
-import { DamagedRepoError, NotFoundError, OwbError, UsageError } from '../errors.js';
+import { AlreadyExistsError, DamagedRepoError, NotFoundError, OwbError, UsageError } from '../errors.js';
 import type { Backend, BackendProperties, FileInfo, FileType, Handle } from './backend.js';
-import { checkHandle, checkRange, existsError, handleLabel } from './local.js';
+import { checkRange, existsByStat, FOLDER_TYPES, handleLabel, isFolderType, objectPath, statIfExists, TMP_PREFIX } from './handles.js';
 
 /** Where an rclone repository lives and how rclone is run. */
 export interface RcloneSettings {
@@ -61,10 +61,6 @@ const STDERR_TAIL = 16 * 1024;
 const EXIT_DIR_NOT_FOUND = 3;
 const EXIT_FILE_NOT_FOUND = 4;
 
-/** Every object type that lives in a folder of its own (all but `config`). */
-const FOLDER_TYPES = ['keys', 'index', 'snapshots', 'locks', 'data'] as const;
-/** Prefix of in-flight uploads; list() hides every dot-name. */
-const TMP_PREFIX = '.tmp-';
 
 /** What one rclone run produced. */
 interface RunResult {
@@ -114,7 +110,7 @@ export class RcloneBackend implements Backend {
 
   /** Uploads to a temp name, then moves it into place without replacing an existing object. */
   async save(h: Handle, data: Uint8Array): Promise<void> {
-    const final = this.objectPath(h);
+    const final = objectPath(h);
     const tmp = `${final.slice(0, final.lastIndexOf('/') + 1)}${TMP_PREFIX}${randomBytes(8).toString('hex')}`;
     let moved = false;
     try {
@@ -123,7 +119,7 @@ export class RcloneBackend implements Backend {
     } finally {
       if (!moved) await this.run(['deletefile', this.remotePath(tmp)]).catch(() => undefined);
     }
-    if (!moved) throw existsError(h);
+    if (!moved) throw new AlreadyExistsError(handleLabel(h));
   }
 
   /** `rclone cat`, with --offset/--count for ranges; a short result is damage, not a missing object. */
@@ -135,7 +131,7 @@ export class RcloneBackend implements Backend {
       return Buffer.alloc(0);
     }
     const args = ['cat', ...(offset > 0 ? ['--offset', String(offset)] : []), ...(length === undefined ? [] : ['--count', String(length)])];
-    const r = await this.run([...args, this.remotePath(this.objectPath(h))]);
+    const r = await this.run([...args, this.remotePath(objectPath(h))]);
     this.checkFound(r, h);
     if (length !== undefined && r.stdout.length !== length) {
       throw new DamagedRepoError(`short read: ${handleLabel(h)} gave ${r.stdout.length} of ${length} bytes at offset ${offset}`);
@@ -154,7 +150,7 @@ export class RcloneBackend implements Backend {
    */
   async openReadStream(h: Handle): Promise<Readable> {
     const out = new PassThrough();
-    const child = spawn(this.#settings.program, [...COMMON_FLAGS, ...QUIET, 'cat', this.remotePath(this.objectPath(h))], {
+    const child = spawn(this.#settings.program, [...COMMON_FLAGS, ...QUIET, 'cat', this.remotePath(objectPath(h))], {
       env: this.#settings.env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -196,7 +192,7 @@ export class RcloneBackend implements Backend {
 
   /** `rclone lsjson --stat` of the object; folders do not count as objects. */
   async stat(h: Handle): Promise<FileInfo> {
-    const r = await this.run(['lsjson', '--stat', '--no-modtime', '--no-mimetype', this.remotePath(this.objectPath(h))]);
+    const r = await this.run(['lsjson', '--stat', '--no-modtime', '--no-mimetype', this.remotePath(objectPath(h))]);
     this.checkFound(r, h);
     const entry = JSON.parse(r.stdout.toString('utf8')) as LsEntry;
     if (entry.IsDir) throw new NotFoundError(handleLabel(h));
@@ -204,19 +200,13 @@ export class RcloneBackend implements Backend {
   }
 
   /** True when the object exists. */
-  async exists(h: Handle): Promise<boolean> {
-    try {
-      await this.stat(h);
-      return true;
-    } catch (err) {
-      if (err instanceof NotFoundError) return false;
-      throw err;
-    }
+  exists(h: Handle): Promise<boolean> {
+    return existsByStat(this, h);
   }
 
   /** `rclone deletefile`; its failure is only "not found" if a stat agrees, since it does not say which it was. */
   async remove(h: Handle): Promise<void> {
-    const r = await this.run(['deletefile', this.remotePath(this.objectPath(h))]);
+    const r = await this.run(['deletefile', this.remotePath(objectPath(h))]);
     if (r.code === 0) return;
     await this.stat(h);
     this.check(r, `delete of ${handleLabel(h)}`);
@@ -225,13 +215,10 @@ export class RcloneBackend implements Backend {
   /** `rclone lsjson` of the type's folder (two levels for data); a missing folder lists as empty. */
   async list(type: FileType): Promise<FileInfo[]> {
     if (type === 'config') {
-      const info = await this.stat({ type: 'config', name: '' }).catch((err: unknown) => {
-        if (err instanceof NotFoundError) return undefined;
-        throw err;
-      });
+      const info = await statIfExists(this, { type: 'config', name: '' });
       return info === undefined ? [] : [info];
     }
-    if (!(FOLDER_TYPES as readonly string[]).includes(type)) throw new TypeError(`unknown object type '${String(type)}'`);
+    if (!isFolderType(type)) throw new TypeError(`unknown object type '${String(type)}'`);
     const deep = type === 'data' ? ['--recursive', '--max-depth', '2', '--fast-list'] : [];
     const r = await this.run(['lsjson', '--files-only', '--no-modtime', '--no-mimetype', ...deep, this.remotePath(type)]);
     if (r.code === EXIT_DIR_NOT_FOUND) return [];
@@ -245,14 +232,6 @@ export class RcloneBackend implements Backend {
 
   /** Nothing to release: every operation runs its own rclone. */
   async close(): Promise<void> {}
-
-  /** Path of an object relative to the repository root. */
-  private objectPath(h: Handle): string {
-    checkHandle(h);
-    if (h.type === 'config') return 'config';
-    if (h.type === 'data') return `data/${h.name.slice(0, 2)}/${h.name}`;
-    return `${h.type}/${h.name}`;
-  }
 
   /** `remote:path/rel` as rclone takes it. */
   private remotePath(rel: string): string {

@@ -1,6 +1,8 @@
 import type { Readable } from 'node:stream';
-import { NotFoundError, OwbError } from '../errors.js';
+import { AlreadyExistsError, NotFoundError, OwbError } from '../errors.js';
 import type { Backend, BackendProperties, FileInfo, FileType, Handle } from './backend.js';
+import { operationLabel } from './handles.js';
+import { isTransient } from './transient.js';
 
 /** Settings of {@link withRetry}. Delays are in milliseconds. */
 export interface RetryOptions {
@@ -28,43 +30,32 @@ export interface RetryInfo {
   operation: string;
   /** The attempt that failed, from 1. */
   attempt: number;
+  /** Attempts the operation gets in all, the first included. */
+  maxAttempts: number;
   delayMs: number;
   error: unknown;
 }
 
-export const DEFAULT_MAX_ATTEMPTS = 6;
-export const DEFAULT_BASE_DELAY_MS = 200;
-export const DEFAULT_MAX_DELAY_MS = 10_000;
-export const DEFAULT_REQUEST_TIMEOUT_MS = 120_000;
-export const DEFAULT_MIN_BYTES_PER_SECOND = 128 * 1024;
-
-/** Node error codes of a broken, refused or timed-out connection. */
-const TRANSIENT_NET_CODES = new Set([
-  'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNREFUSED', 'ECONNABORTED', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ENOTCONN',
-  'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT',
-]);
-
-/** Error codes, whatever the protocol, that mean "slow down" or "try later". */
-const TRANSIENT_CODES = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'TooManyRequests', 'RequestTimeout', 'ServiceUnavailable', 'InternalError']);
-
 /**
- * True when trying again may succeed. A backend states it by setting a boolean `transient` on its errors (S3
- * does); untagged errors count as transient when they look like a broken connection, a timeout, an HTTP 5xx or
- * 429, or throttling. NotFoundError never is. Causes are followed a few levels deep.
+ * One secret-free line for a retry, for a caller that shows retries (the CLI with --verbose): the operation, the
+ * attempt, the backoff and the first line of the error. Backends build their messages without credentials; only
+ * the first line is kept, so a multi-line answer from a server is never dumped.
  */
-export function isTransient(err: unknown): boolean {
-  for (let e = err, depth = 0; typeof e === 'object' && e !== null && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
-    if (e instanceof NotFoundError) return false;
-    const x = e as { transient?: unknown; code?: unknown; name?: unknown; message?: unknown; status?: unknown; statusCode?: unknown; $metadata?: { httpStatusCode?: unknown } };
-    if (typeof x.transient === 'boolean') return x.transient;
-    if (typeof x.code === 'string' && (TRANSIENT_NET_CODES.has(x.code) || TRANSIENT_CODES.has(x.code))) return true;
-    if (x.name === 'TimeoutError' || (typeof x.name === 'string' && TRANSIENT_CODES.has(x.name))) return true;
-    const status = [x.status, x.statusCode, x.$metadata?.httpStatusCode].find((s): s is number => typeof s === 'number');
-    if (status !== undefined && (status >= 500 || status === 429)) return true;
-    if (typeof x.message === 'string' && /socket hang up|ECONNRESET|EPIPE|ETIMEDOUT|ECONNREFUSED/.test(x.message)) return true;
-  }
-  return false;
+export function describeRetry(info: RetryInfo): string {
+  const line = (info.error instanceof Error ? info.error.message : String(info.error)).split('\n')[0]!.slice(0, 300);
+  return `${info.operation}: attempt ${info.attempt} of ${info.maxAttempts} failed, retrying in ${(info.delayMs / 1000).toFixed(1)} s: ${line}`;
 }
+
+/** Attempts per operation, the first included. */
+export const DEFAULT_MAX_ATTEMPTS = 6;
+/** Backoff before the first retry, in milliseconds; it doubles with each retry. */
+export const DEFAULT_BASE_DELAY_MS = 200;
+/** Upper bound of one backoff, in milliseconds. */
+export const DEFAULT_MAX_DELAY_MS = 10_000;
+/** Milliseconds after which an attempt counts as stalled. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 120_000;
+/** Transfer rate, in bytes per second, below which a large transfer counts as stalled. */
+export const DEFAULT_MIN_BYTES_PER_SECOND = 128 * 1024;
 
 /** An attempt abandoned because it stalled; transient, so it is retried. */
 export class BackendTimeoutError extends OwbError {
@@ -103,19 +94,12 @@ async function withDeadline<T>(operation: string, ms: number, attempt: () => Pro
   }
 }
 
-/** A label for messages: `save data/ab12cd34…`. */
-function opLabel(op: string, h?: Handle | FileType): string {
-  if (h === undefined) return op;
-  if (typeof h === 'string') return `${op} ${h}`;
-  const name = h.name.length > 16 ? `${h.name.slice(0, 8)}…` : h.name;
-  return h.type === 'config' ? `${op} config` : `${op} ${h.type}/${name}`;
-}
-
 /**
  * Wraps a backend so every method retries transient failures ({@link isTransient}) with exponential backoff and
  * full jitter, and abandons attempts that stall. Permanent failures, NotFoundError and "already exists" pass
  * through at once, with one exception: a save() retried after a transient failure may find its own first attempt
- * landed (the answer was lost, not the upload); when the stored object holds the very same bytes, that save succeeded.
+ * landed (the answer was lost, not the upload). It then fails with AlreadyExistsError; when the stored object holds
+ * the very same bytes, that save succeeded.
  */
 export function withRetry(backend: Backend, opts: RetryOptions = {}): Backend {
   return new RetryBackend(backend, opts);
@@ -133,7 +117,8 @@ class RetryBackend implements Backend {
   private readonly random: () => number;
 
   constructor(
-    private readonly inner: Backend,
+    /** The wrapped backend (see unwrap() in stack.ts). */
+    readonly inner: Backend,
     private readonly opts: RetryOptions,
   ) {
     this.location = inner.location;
@@ -155,12 +140,12 @@ class RetryBackend implements Backend {
   async save(h: Handle, data: Uint8Array): Promise<void> {
     // Attempts after the first only happen after a transient failure (or a stall), which may have landed.
     let attempts = 0;
-    await this.run(opLabel('save', h), data.byteLength, async () => {
+    await this.run(operationLabel('save', h), data.byteLength, async () => {
       const retried = attempts++ > 0;
       try {
         await this.inner.save(h, data);
       } catch (err) {
-        if (retried && !isTransient(err) && (await this.holdsSameBytes(h, data))) return;
+        if (retried && err instanceof AlreadyExistsError && (await this.holdsSameBytes(h, data))) return;
         throw err;
       }
     });
@@ -168,22 +153,22 @@ class RetryBackend implements Backend {
 
   /** Loads, retrying transient failures. */
   load(h: Handle, offset?: number, length?: number): Promise<Buffer> {
-    return this.run(opLabel('load', h), length ?? 0, () => this.inner.load(h, offset, length));
+    return this.run(operationLabel('load', h), length ?? 0, () => this.inner.load(h, offset, length));
   }
 
   /** Opens a stream, retrying the opening only: once bytes flow, the reader owns the stream and its errors. */
   openReadStream(h: Handle): Promise<Readable> {
-    return this.run(opLabel('open', h), 0, () => this.inner.openReadStream(h));
+    return this.run(operationLabel('open', h), 0, () => this.inner.openReadStream(h));
   }
 
   /** Stats, retrying transient failures. */
   stat(h: Handle): Promise<FileInfo> {
-    return this.run(opLabel('stat', h), 0, () => this.inner.stat(h));
+    return this.run(operationLabel('stat', h), 0, () => this.inner.stat(h));
   }
 
   /** Checks existence, retrying transient failures. */
   exists(h: Handle): Promise<boolean> {
-    return this.run(opLabel('exists', h), 0, () => this.inner.exists(h));
+    return this.run(operationLabel('exists', h), 0, () => this.inner.exists(h));
   }
 
   /**
@@ -192,7 +177,7 @@ class RetryBackend implements Backend {
    */
   async remove(h: Handle): Promise<void> {
     let attempts = 0;
-    await this.run(opLabel('remove', h), 0, async () => {
+    await this.run(operationLabel('remove', h), 0, async () => {
       const retried = attempts++ > 0;
       try {
         await this.inner.remove(h);
@@ -205,7 +190,7 @@ class RetryBackend implements Backend {
 
   /** Lists, retrying transient failures (a listing is repeated from its start). */
   list(type: FileType): Promise<FileInfo[]> {
-    return this.run(opLabel('list', type), 0, () => this.inner.list(type));
+    return this.run(operationLabel('list', type), 0, () => this.inner.list(type));
   }
 
   /** Closes the wrapped backend. */
@@ -216,7 +201,7 @@ class RetryBackend implements Backend {
   /** True when `h` exists with exactly `data`; any failure to tell means no. */
   private async holdsSameBytes(h: Handle, data: Uint8Array): Promise<boolean> {
     try {
-      const stored = await this.run(opLabel('load', h), data.byteLength, () => this.inner.load(h));
+      const stored = await this.run(operationLabel('load', h), data.byteLength, () => this.inner.load(h));
       return Buffer.from(data.buffer, data.byteOffset, data.byteLength).equals(stored);
     } catch {
       return false;
@@ -233,7 +218,7 @@ class RetryBackend implements Backend {
         if (!isTransient(err)) throw err;
         if (n >= this.maxAttempts) throw n > 1 ? new RetriesExhaustedError(err, n) : err;
         const delayMs = Math.floor(this.random() * Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (n - 1)));
-        this.opts.onRetry?.({ operation, attempt: n, delayMs, error: err });
+        this.opts.onRetry?.({ operation, attempt: n, maxAttempts: this.maxAttempts, delayMs, error: err });
         await new Promise((r) => setTimeout(r, delayMs));
       }
     }

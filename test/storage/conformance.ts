@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { NotFoundError } from '../../src/errors.js';
+import { AlreadyExistsError, NotFoundError } from '../../src/errors.js';
 import type { Backend, FileInfo, FileType, Handle } from '../../src/storage/backend.js';
 
 /** What a backend under test provides: a fresh, empty backend (create() is called by the suite) and its teardown. */
@@ -125,7 +125,7 @@ export function runBackendConformance(name: string, setup: () => Promise<Conform
         const original = randomBytes(500);
         await be.save(h, original);
         const err = await rejectionOf(be.save(h, randomBytes(700)));
-        expect(err).toBeInstanceOf(Error);
+        expect(err).toBeInstanceOf(AlreadyExistsError);
         expect(String((err as Error).message)).toMatch(/exist/i);
         expect((await be.load(h)).equals(original)).toBe(true);
         expect((await be.stat(h)).size).toBe(500);
@@ -228,6 +228,7 @@ export function runBackendConformance(name: string, setup: () => Promise<Conform
       const results = await Promise.allSettled(candidates.map((c) => be.save(h, c)));
       const winners = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
       expect(winners).toHaveLength(1);
+      for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(AlreadyExistsError);
       const stored = await be.load(h);
       expect(stored.equals(candidates[winners[0]!]!)).toBe(true);
       expect(await be.list('locks')).toEqual([{ name: h.name, size: 256 * 1024 }]);

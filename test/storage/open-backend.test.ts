@@ -1,8 +1,11 @@
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { RepositorySchema } from '../../src/config/schema.js';
 import { UsageError } from '../../src/errors.js';
 import { LocalBackend } from '../../src/storage/local.js';
 import { openBackend } from '../../src/storage/open-backend.js';
+import { backendOptionsFromConfig } from '../../src/storage/options.js';
+import { unwrap } from '../../src/storage/stack.js';
 
 /** The UsageError openBackend rejected with, failing if it resolved or threw something else. */
 async function usageError(url: string): Promise<UsageError> {
@@ -17,7 +20,7 @@ async function usageError(url: string): Promise<UsageError> {
 describe('openBackend', () => {
   it('opens local:/path as a LocalBackend at that path', async () => {
     const be = await openBackend('local:/srv/backup');
-    expect(be).toBeInstanceOf(LocalBackend);
+    expect(unwrap(be)).toBeInstanceOf(LocalBackend);
     expect(be.location).toBe('/srv/backup');
   });
 
@@ -28,7 +31,7 @@ describe('openBackend', () => {
   it('treats a plain absolute or relative path as local', async () => {
     expect((await openBackend('/var/backups/owb')).location).toBe('/var/backups/owb');
     const rel = await openBackend('./backups');
-    expect(rel).toBeInstanceOf(LocalBackend);
+    expect(unwrap(rel)).toBeInstanceOf(LocalBackend);
     expect(rel.location).toBe(resolve('backups'));
     expect((await openBackend('backups')).location).toBe(resolve('backups'));
   });
@@ -40,7 +43,7 @@ describe('openBackend', () => {
   });
 
   it('treats a one-letter prefix as a path, not a scheme (Windows drive letters)', async () => {
-    expect(await openBackend('C:backups')).toBeInstanceOf(LocalBackend);
+    expect(unwrap(await openBackend('C:backups'))).toBeInstanceOf(LocalBackend);
   });
 
   it('rejects an empty URL with a hint', async () => {
@@ -90,5 +93,29 @@ describe('openBackend', () => {
 
   it('does not expose the in-memory backend', async () => {
     expect((await usageError('memory:')).message).toContain('"memory:"');
+  });
+
+  it('hands the config sftp options to the SFTP settings', async () => {
+    const err = await openBackend('sftp:u@nas.example:/srv/repo', { env: { HOME: '/nonexistent' }, sftp: { hostFingerprint: 'SHA256:short' } }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as Error).message).toMatch(/^sftp\.host_fingerprint must look like/);
+  });
+});
+
+describe('backendOptionsFromConfig', () => {
+  it('maps the s3 and sftp blocks of a repository to typed options', () => {
+    const repo = RepositorySchema.parse({
+      url: 'sftp:u@h:/r',
+      s3: { region: 'eu-1', path_style: false, storage_class: 'STANDARD_IA', access_key_id_file: '/id', secret_access_key_file: '/secret', request_timeout: 30 },
+      sftp: { key_file: '/k', key_passphrase_file: '/pp', password_file: '/pw', known_hosts: '/kh', host_fingerprint: 'SHA256:abc' },
+    });
+    expect(backendOptionsFromConfig(repo)).toEqual({
+      s3: { region: 'eu-1', pathStyle: false, storageClass: 'STANDARD_IA', accessKeyIdFile: '/id', secretAccessKeyFile: '/secret', requestTimeoutS: 30 },
+      sftp: { keyFile: '/k', keyPassphraseFile: '/pp', passwordFile: '/pw', knownHosts: '/kh', hostFingerprint: 'SHA256:abc' },
+    });
+    expect(backendOptionsFromConfig(RepositorySchema.parse({ url: '/srv/owb' }))).toEqual({});
   });
 });

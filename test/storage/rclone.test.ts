@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NotFoundError, OwbError, UsageError } from '../../src/errors.js';
 import type { Backend, Handle } from '../../src/storage/backend.js';
 import { RcloneBackend, rcloneSettingsFromUrl } from '../../src/storage/rclone.js';
-import { openRcloneBackend } from '../../src/storage/remote.factories.js';
+import { openBackend } from '../../src/storage/open-backend.js';
 import { service } from '../support/services.js';
 import { randomName, runBackendConformance } from './conformance.js';
 
@@ -42,14 +42,14 @@ async function walk(dir: string): Promise<string[]> {
 
 runBackendConformance('RcloneBackend (local remote)', async () => {
   const { dir, env } = await rcloneHome();
-  const backend = await openRcloneBackend(`owblocal:${dir}/repo`, env);
+  const backend = await openBackend(`rclone:owblocal:${dir}/repo`, { env });
   return { backend, cleanup: () => rm(dir, { recursive: true, force: true }) };
 });
 
 runBackendConformance('RcloneBackend (sftp remote on the test sshd)', async () => {
   const { dir, env } = await rcloneHome();
   const remoteDir = join(service('sshd').SFTP_ROOT!, `rc-${randomBytes(6).toString('hex')}`);
-  const backend = await openRcloneBackend(`owbsftp:${remoteDir}/repo`, env);
+  const backend = await openBackend(`rclone:owbsftp:${remoteDir}/repo`, { env });
   return {
     backend,
     cleanup: async () => {
@@ -66,7 +66,7 @@ describe('RcloneBackend details', () => {
 
   beforeEach(async () => {
     ({ dir, env } = await rcloneHome());
-    be = await openRcloneBackend(`owblocal:${dir}/repo`, env);
+    be = await openBackend(`rclone:owblocal:${dir}/repo`, { env });
     await be.create();
   });
 
@@ -101,7 +101,7 @@ describe('RcloneBackend details', () => {
   it('reports a missing rclone binary and an unknown remote clearly, not as NotFoundError', async () => {
     const missing = new RcloneBackend(rcloneSettingsFromUrl(`owblocal:${dir}/repo`, { ...env, OWB_RCLONE_PROGRAM: join(dir, 'no-rclone') }));
     await expect(missing.stat({ type: 'config', name: '' })).rejects.toThrow(/cannot run .*no-rclone.*not found/);
-    const unknown = await openRcloneBackend('nosuchremote:repo', env);
+    const unknown = await openBackend('rclone:nosuchremote:repo', { env });
     const err = await unknown.load({ type: 'config', name: '' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OwbError);
     expect(err).not.toBeInstanceOf(NotFoundError);

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { NotFoundError, OwbError } from '../../src/errors.js';
+import { AlreadyExistsError, NotFoundError, OwbError } from '../../src/errors.js';
 import type { Backend, FileInfo, FileType, Handle } from '../../src/storage/backend.js';
 import { MemoryBackend } from '../../src/storage/memory.js';
-import { BackendTimeoutError, RetriesExhaustedError, isTransient, withRetry, type RetryInfo } from '../../src/storage/retry.js';
+import { BackendTimeoutError, describeRetry, RetriesExhaustedError, withRetry, type RetryInfo } from '../../src/storage/retry.js';
+import { isTransient } from '../../src/storage/transient.js';
 import { randomName, runBackendConformance } from './conformance.js';
 
 type Method = 'create' | 'save' | 'load' | 'openReadStream' | 'stat' | 'exists' | 'remove' | 'list';
@@ -121,6 +122,7 @@ describe('isTransient', () => {
   it.each([
     ['NotFoundError', new NotFoundError('data/ab')],
     ['"already exists"', new OwbError('data/ab already exists; refusing to overwrite it')],
+    ['AlreadyExistsError', new AlreadyExistsError('data/ab')],
     ['HTTP 403', Object.assign(new Error('x'), { status: 403 })],
     ['HTTP 404', Object.assign(new Error('x'), { $metadata: { httpStatusCode: 404 } })],
     ['HTTP 412', Object.assign(new Error('x'), { status: 412 })],
@@ -130,6 +132,18 @@ describe('isTransient', () => {
     ['undefined', undefined],
   ])('does not retry %s', (_label, err) => {
     expect(isTransient(err)).toBe(false);
+  });
+});
+
+describe('describeRetry', () => {
+  it('says what is retried, when, and why, in one line', () => {
+    const error = new OwbError('S3 PUT data/ab/ab12cd34… failed: 503 SlowDown\n<Error><Code>SlowDown</Code></Error>');
+    expect(describeRetry({ operation: 'save data/ab12cd34…', attempt: 2, maxAttempts: 6, delayMs: 1234, error })).toBe(
+      'save data/ab12cd34…: attempt 2 of 6 failed, retrying in 1.2 s: S3 PUT data/ab/ab12cd34… failed: 503 SlowDown',
+    );
+    expect(describeRetry({ operation: 'list keys', attempt: 1, maxAttempts: 2, delayMs: 0, error: 'x'.repeat(1000) })).toHaveLength(
+      'list keys: attempt 1 of 2 failed, retrying in 0.0 s: '.length + 300,
+    );
   });
 });
 
@@ -169,6 +183,7 @@ describe('withRetry', () => {
     // floor(0.999 × min(10, 4·2^(n-1))): 3, 7, 9, 9, 9.
     expect(seen.map((i) => i.delayMs)).toEqual([3, 7, 9, 9, 9]);
     expect(seen.map((i) => i.attempt)).toEqual([1, 2, 3, 4, 5]);
+    expect(seen.every((i) => i.maxAttempts === 6)).toBe(true);
     expect(seen[0]!.operation).toBe(`stat data/${h.name.slice(0, 8)}…`);
     const zero: RetryInfo[] = [];
     f.plan('stat', { error: reset() });
@@ -204,6 +219,15 @@ describe('withRetry', () => {
     await withRetry(f, { ...FAST, onRetry: (i) => seen.push(i) }).save(h, data);
     expect(f.calls.save).toBe(2);
     expect(seen).toHaveLength(1);
+    expect((await f.inner.load(h)).equals(data)).toBe(true);
+  });
+
+  it('checks for its own landed attempt only on AlreadyExistsError, not on another refusal', async () => {
+    const forbidden = Object.assign(new OwbError('S3 PUT data/ab failed: 403 Forbidden'), { transient: false });
+    const f = new FaultyBackend().plan('save', { error: reset(), after: true }, { error: forbidden });
+    const data = randomBytes(100);
+    expect(await rejection(withRetry(f, FAST).save(h, data))).toBe(forbidden);
+    expect(f.calls.load).toBe(0);
     expect((await f.inner.load(h)).equals(data)).toBe(true);
   });
 

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Backend, Handle } from '../../src/storage/backend.js';
 import { withRetry, type RetryInfo } from '../../src/storage/retry.js';
-import { S3Backend, type S3Settings } from '../../src/storage/s3.js';
+import { S3Backend } from '../../src/storage/s3.js';
+import type { S3Settings } from '../../src/storage/s3-settings.js';
 import { cleanupTemp, collect, makeTemp, runCli, startCli, writePassword, writeRandomFile, type CliResult } from '../support/cli.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { service } from '../support/services.js';
@@ -291,6 +292,40 @@ describe('owb backup and check through a faulty proxy', () => {
     expect(r.stderr).not.toContain(CREDS.secretAccessKey);
     expect(r.stderr).not.toMatch(/<Error>|<\?xml|\n\s+at /);
     await expectCheckPasses(repo);
+  });
+
+  it('with --verbose, shows each retry and the final failure as one warning line each, without credentials', async () => {
+    const repo = await freshRepo();
+    const gets = (q: { method: string }): boolean => q.method === 'GET';
+    proxy.inject({ kind: 'status503', count: 1, match: gets });
+    const quiet = await runCli(['snapshots'], { repo, passwordFile, env: env() });
+    expect(quiet.code, quiet.stderr).toBe(0);
+    expect(proxy.faultCount).toBe(1);
+    expect(quiet.stderr).toBe('');
+
+    proxy.clear();
+    proxy.resetStats();
+    proxy.inject({ kind: 'status503', count: 1, match: gets });
+    const loud = await runCli(['-v', 'snapshots'], { repo, passwordFile, env: env() });
+    expect(loud.code, loud.stderr).toBe(0);
+    expect(proxy.faultCount).toBe(1);
+    const retried = loud.stderr.split('\n').filter((l) => l !== '');
+    expect(retried).toHaveLength(1);
+    expect(retried[0]).toMatch(/^warning: (load config|list \w+): attempt 1 of 6 failed, retrying in \d+\.\d s: S3 (GET|LIST) \S+ failed: 503 ServiceUnavailable$/);
+
+    // A server that never recovers: five retries, then the failure, each on one line, and the error itself.
+    proxy.clear();
+    proxy.inject({ kind: 'status503', fraction: 1, match: gets });
+    const down = await runCli(['-v', 'snapshots'], { repo, passwordFile, env: env() });
+    expect(down.code).toBe(1);
+    const lines = down.stderr.split('\n').filter((l) => l !== '');
+    expect(lines.filter((l) => /^warning: load config: attempt [1-5] of 6 failed, retrying in \d+\.\d s: S3 GET config failed: 503 ServiceUnavailable$/.test(l))).toHaveLength(5);
+    expect(lines.filter((l) => /^warning: load config failed after \d+\.\d s: S3 GET config failed: 503 ServiceUnavailable \(gave up after 6 attempts\)$/.test(l))).toHaveLength(1);
+    expect(lines.filter((l) => l.startsWith('owb: '))).toEqual(['owb: S3 GET config failed: 503 ServiceUnavailable (gave up after 6 attempts)']);
+    for (const r of [quiet, loud, down]) {
+      expect(r.stderr).not.toContain(CREDS.secretAccessKey);
+      expect(r.stderr).not.toContain(CREDS.accessKeyId);
+    }
   });
 
   it('finishes a backup killed with SIGKILL when run again, and check --read-data passes', async () => {

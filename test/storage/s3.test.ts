@@ -11,8 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError } from '../../src/errors.js';
 import type { Handle } from '../../src/storage/backend.js';
 import { withRetry } from '../../src/storage/retry.js';
-import { S3Backend, S3RequestError, s3SettingsFromUrl, type S3Settings } from '../../src/storage/s3.js';
-import { openS3Backend } from '../../src/storage/s3.factory.js';
+import { openBackend } from '../../src/storage/open-backend.js';
+import { S3Backend } from '../../src/storage/s3.js';
+import { S3RequestError } from '../../src/storage/s3-errors.js';
+import { s3SettingsFromUrl, type S3Settings } from '../../src/storage/s3-settings.js';
 import { service } from '../support/services.js';
 import { randomName, runBackendConformance } from './conformance.js';
 
@@ -207,7 +209,7 @@ describe('S3Backend specifics', () => {
       await writeFile(join(dir, 'secret'), `${rgw.AWS_SECRET_ACCESS_KEY}\n`);
       const env = { AWS_ACCESS_KEY_ID_FILE: join(dir, 'id'), AWS_SECRET_ACCESS_KEY_FILE: join(dir, 'secret'), AWS_DEFAULT_REGION: rgw.S3_REGION };
       const url = `${rgw.S3_ENDPOINT}/${BUCKET}/${s.prefix}/via-url`;
-      const opened = await openS3Backend(url, env);
+      const opened = await openBackend(`s3:${url}`, { env });
       try {
         expect(opened.location).toBe(`s3:${url}`);
         expect(opened.location).not.toContain(rgw.AWS_SECRET_ACCESS_KEY!);
@@ -226,7 +228,7 @@ describe('S3Backend specifics', () => {
   });
 });
 
-describe('openS3Backend with config options', () => {
+describe('openBackend(s3:) with config options', () => {
   it('takes credentials files, region, storage class and timeout from the config over the environment', async () => {
     const { writeFile } = await import('node:fs/promises');
     const dir = await mkdtemp(join(tmpdir(), 'owb-s3opt-'));
@@ -237,7 +239,7 @@ describe('openS3Backend with config options', () => {
       // The environment holds a wrong key pair; the config's files must win.
       const env = { AWS_ACCESS_KEY_ID: 'AKIAWRONG', AWS_SECRET_ACCESS_KEY: 'wrong', OWB_REQUEST_TIMEOUT: 'soon' };
       const opts = { accessKeyIdFile: join(dir, 'id'), secretAccessKeyFile: join(dir, 'secret'), region: rgw.S3_REGION!, storageClass: 'STANDARD', requestTimeoutS: 30 };
-      const be = await openS3Backend(`${rgw.S3_ENDPOINT}/${BUCKET}/${prefix}`, env, opts);
+      const be = await openBackend(`s3:${rgw.S3_ENDPOINT}/${BUCKET}/${prefix}`, { env, s3: opts });
       try {
         await be.create();
         await be.save({ type: 'keys', name: 'k' }, Buffer.from('from config'));
@@ -245,7 +247,7 @@ describe('openS3Backend with config options', () => {
       } finally {
         await be.close();
       }
-      const wrongClass = await openS3Backend(`${rgw.S3_ENDPOINT}/${BUCKET}/${prefix}`, env, { ...opts, storageClass: 'NO_SUCH_CLASS' });
+      const wrongClass = await openBackend(`s3:${rgw.S3_ENDPOINT}/${BUCKET}/${prefix}`, { env, s3: { ...opts, storageClass: 'NO_SUCH_CLASS' } });
       try {
         await expect(wrongClass.save({ type: 'keys', name: 'k2' }, Buffer.from('x'))).rejects.toThrow(/400 InvalidArgument/);
       } finally {
@@ -253,17 +255,17 @@ describe('openS3Backend with config options', () => {
       }
       // Retry settings reach the wrapper: a refused connection is retried and reported through onRetry.
       const retried: unknown[] = [];
-      const dead = await openS3Backend(`http://127.0.0.1:9/${BUCKET}`, {}, { ...opts, retry: { maxAttempts: 2, baseDelayMs: 1, onRetry: (i) => retried.push(i) } });
+      const dead = await openBackend(`s3:http://127.0.0.1:9/${BUCKET}`, { env: {}, s3: opts, retry: { maxAttempts: 2, baseDelayMs: 1, onRetry: (i) => retried.push(i) } });
       await expect(dead.stat({ type: 'config', name: '' })).rejects.toThrow(/ECONNREFUSED .*gave up after 2 attempts/);
       expect(retried).toHaveLength(1);
       await dead.close();
-      await expect(openS3Backend(`${rgw.S3_ENDPOINT}/${BUCKET}`, env)).rejects.toThrow(/OWB_REQUEST_TIMEOUT must be a positive number/);
+      await expect(openBackend(`s3:${rgw.S3_ENDPOINT}/${BUCKET}`, { env })).rejects.toThrow(/OWB_REQUEST_TIMEOUT must be a positive number/);
       // No keys for a self-hosted endpoint is a usage error, before any request (no cloud metadata lookups).
-      const keyless = await openS3Backend(`${rgw.S3_ENDPOINT}/${BUCKET}`, {});
+      const keyless = await openBackend(`s3:${rgw.S3_ENDPOINT}/${BUCKET}`, { env: {} });
       await expect(keyless.stat({ type: 'config', name: '' })).rejects.toThrow(/^s3: no credentials for http:\/\/127\.0\.0\.1:\d+: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY/);
       await keyless.close();
-      await expect(openS3Backend(`${rgw.S3_ENDPOINT}/${BUCKET}`, {}, { accessKeyIdFile: join(dir, 'id') })).rejects.toThrow(/both access_key_id_file and secret_access_key_file/);
-      await expect(openS3Backend(`${rgw.S3_ENDPOINT}/${BUCKET}`, {}, { accessKeyIdFile: join(dir, 'id'), secretAccessKeyFile: join(dir, 'nope') })).rejects.toThrow(
+      await expect(openBackend(`s3:${rgw.S3_ENDPOINT}/${BUCKET}`, { env: {}, s3: { accessKeyIdFile: join(dir, 'id') } })).rejects.toThrow(/both access_key_id_file and secret_access_key_file/);
+      await expect(openBackend(`s3:${rgw.S3_ENDPOINT}/${BUCKET}`, { env: {}, s3: { accessKeyIdFile: join(dir, 'id'), secretAccessKeyFile: join(dir, 'nope') } })).rejects.toThrow(
         /^cannot read secret_access_key_file/,
       );
     } finally {
@@ -310,7 +312,7 @@ describe('S3Backend over TLS with a private CA', () => {
   it('trusts the CA named by AWS_CA_BUNDLE, and says what to do without it', async () => {
     const env = { AWS_ACCESS_KEY_ID: rgw.AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: rgw.AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION: rgw.S3_REGION };
     const url = `${endpoint}/${BUCKET}/tls-${randomBytes(4).toString('hex')}`;
-    const untrusted = await openS3Backend(url, env);
+    const untrusted = await openBackend(`s3:${url}`, { env });
     try {
       await expect(untrusted.stat({ type: 'config', name: '' })).rejects.toThrow(
         /^S3 HEAD config failed: [A-Z_]*CERT[A-Z_]* \(the server's TLS certificate is not trusted; for a private CA set AWS_CA_BUNDLE or NODE_EXTRA_CA_CERTS\)$/,
@@ -318,7 +320,7 @@ describe('S3Backend over TLS with a private CA', () => {
     } finally {
       await untrusted.close();
     }
-    const trusted = await openS3Backend(url, { ...env, AWS_CA_BUNDLE: join(dir, 'cert.pem') });
+    const trusted = await openBackend(`s3:${url}`, { env: { ...env, AWS_CA_BUNDLE: join(dir, 'cert.pem') } });
     try {
       await trusted.create();
       await trusted.save({ type: 'config', name: '' }, Buffer.from('over tls'));

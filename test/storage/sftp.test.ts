@@ -7,17 +7,12 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError, UsageError } from '../../src/errors.js';
-import type { Handle } from '../../src/storage/backend.js';
-import { openSftpBackend } from '../../src/storage/remote.factories.js';
-import {
-  HostKeyError,
-  SftpBackend,
-  hostKeyFingerprint,
-  knownHostKeys,
-  parseSftpUrl,
-  sftpSettingsFromUrl,
-  type SftpSettings,
-} from '../../src/storage/sftp.js';
+import type { Backend, Handle } from '../../src/storage/backend.js';
+import { openBackend } from '../../src/storage/open-backend.js';
+import { SftpBackend } from '../../src/storage/sftp.js';
+import { HostKeyError, hostKeyFingerprint, knownHostKeys } from '../../src/storage/sftp-host-keys.js';
+import { parseSftpUrl, sftpSettingsFromUrl, type SftpSettings } from '../../src/storage/sftp-settings.js';
+import { stack } from '../../src/storage/stack.js';
 import { service } from '../support/services.js';
 import { randomName, runBackendConformance } from './conformance.js';
 
@@ -70,7 +65,7 @@ async function rejectionOf(p: Promise<unknown>): Promise<Error> {
 runBackendConformance('SftpBackend (OpenSSH, key auth, known_hosts)', async () => {
   const dir = await serverFolder();
   const home = await scratch();
-  const backend = await openSftpBackend(urlFor(`${dir}/repo`), keyEnv(home));
+  const backend = await openBackend(`sftp:${urlFor(`${dir}/repo`)}`, { env: keyEnv(home) });
   return {
     backend,
     cleanup: async () => {
@@ -363,7 +358,7 @@ class Relay {
 describe('SftpBackend over a connection that drops', () => {
   let dir: string;
   let relay: Relay;
-  let be: SftpBackend;
+  let be: Backend;
 
   beforeAll(async () => {
     relay = await Relay.start(Number(sshd().SFTP_PORT));
@@ -378,8 +373,11 @@ describe('SftpBackend over a connection that drops', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  /** A backend that reaches sshd through the relay (pinned fingerprint: known_hosts names the real port). */
-  async function throughRelay(via = relay): Promise<SftpBackend> {
+  /**
+   * A backend that reaches sshd through the relay (pinned fingerprint: known_hosts names the real port), in the
+   * wrappers openBackend puts around it: the backend itself does not retry, the retry wrapper (short backoff) does.
+   */
+  async function throughRelay(via = relay): Promise<Backend> {
     dir = await serverFolder();
     const s = sshd();
     const settings: SftpSettings = {
@@ -392,7 +390,7 @@ describe('SftpBackend over a connection that drops', () => {
       knownHostsFile: join(dir, 'unused'),
       hostFingerprint: s.SFTP_HOST_FINGERPRINT!,
     };
-    be = new SftpBackend(settings);
+    be = stack(new SftpBackend(settings), { retry: { baseDelayMs: 5, maxDelayMs: 50 } });
     await be.create();
     return be;
   }
@@ -482,6 +480,47 @@ describe('sftp URLs and settings', () => {
       expect(s.privateKey).toBeUndefined();
       await expect(sftpSettingsFromUrl('host:/repo', { HOME: home, OWB_SFTP_HOST_FINGERPRINT: 'MD5:aa:bb' })).rejects.toThrow(UsageError);
       await expect(sftpSettingsFromUrl('host:/repo', { HOME: home, OWB_SFTP_KEY_FILE: join(home, 'nope') })).rejects.toThrow(/OWB_SFTP_KEY_FILE/);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+
+  it('takes the config options over the OWB_SFTP_* variables, and names the config key in its errors', async () => {
+    const home = await scratch();
+    try {
+      await writeFile(join(home, 'pw-env'), 'from-env\n');
+      await writeFile(join(home, 'pw-config'), 'from-config\n');
+      await writeFile(join(home, 'key-config'), 'KEY FROM CONFIG\n');
+      const fpEnv = `SHA256:${'A'.repeat(43)}`;
+      const fpConfig = `SHA256:${'B'.repeat(43)}`;
+      const env = {
+        HOME: home,
+        USER: 'alice',
+        OWB_SFTP_KEY: 'KEY FROM ENV',
+        OWB_SFTP_KEY_PASSPHRASE: 'pp-env',
+        OWB_SFTP_PASSWORD_FILE: join(home, 'pw-env'),
+        OWB_SFTP_KNOWN_HOSTS: join(home, 'kh-env'),
+        OWB_SFTP_HOST_FINGERPRINT: fpEnv,
+      };
+      const options = { keyFile: join(home, 'key-config'), passwordFile: join(home, 'pw-config'), knownHosts: join(home, 'kh-config'), hostFingerprint: fpConfig };
+      expect(await sftpSettingsFromUrl('host:/repo', env, options)).toMatchObject({
+        privateKey: 'KEY FROM CONFIG',
+        keySource: join(home, 'key-config'),
+        password: 'from-config',
+        knownHostsFile: join(home, 'kh-config'),
+        hostFingerprint: fpConfig,
+        // Left out of the config: still from the environment.
+        passphrase: 'pp-env',
+      });
+      expect(await sftpSettingsFromUrl('host:/repo', env)).toMatchObject({
+        privateKey: 'KEY FROM ENV',
+        keySource: 'OWB_SFTP_KEY',
+        password: 'from-env',
+        knownHostsFile: join(home, 'kh-env'),
+        hostFingerprint: fpEnv,
+      });
+      await expect(sftpSettingsFromUrl('host:/repo', env, { keyFile: join(home, 'nope') })).rejects.toThrow(/^cannot read sftp\.key_file/);
+      await expect(sftpSettingsFromUrl('host:/repo', env, { hostFingerprint: 'SHA256:short' })).rejects.toThrow(/^sftp\.host_fingerprint must look like SHA256:/);
     } finally {
       await rm(home, { recursive: true, force: true });
     }
