@@ -19,8 +19,6 @@ export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 /** Base class: a failure with a one-line, secret-free message and an exit code. */
 export class OwbError extends Error {
   readonly exitCode: ExitCode;
-  /** Set when the command's --json document already reports this failure, so no second document is printed. */
-  shownInJson = false;
   constructor(message: string, exitCode: ExitCode = ExitCode.Failure, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
@@ -86,6 +84,21 @@ export class PartialBackupError extends OwbError {
   }
 }
 
+/**
+ * The error a job stops with when its abort signal fires: the signal's reason when that is an owb error (a lost
+ * lock), else "interrupted" (SIGINT, SIGTERM).
+ */
+export function abortReason(signal: AbortSignal): OwbError {
+  return signal.reason instanceof OwbError ? signal.reason : new InterruptedError(String(signal.reason ?? 'SIGINT'));
+}
+
+/** The run lost its repository lock (removed by someone, or not refreshed in time); it stops before doing harm. */
+export class LockLostError extends OwbError {
+  constructor(detail: string) {
+    super(`lost the repository lock: ${detail}; stopping before anything is saved`, ExitCode.RepoLocked);
+  }
+}
+
 /** The run was stopped by SIGINT or SIGTERM. */
 export class InterruptedError extends OwbError {
   constructor(signal = 'SIGINT') {
@@ -113,4 +126,9 @@ export class AlreadyExistsError extends OwbError {
 /** True when `err` is a NotFoundError. */
 export function isNotFound(err: unknown): err is NotFoundError {
   return err instanceof NotFoundError;
+}
+
+/** True for the errors that stop a whole run (a signal, a lost lock), as opposed to one file failing. */
+export function isAbort(err: unknown): err is InterruptedError | LockLostError {
+  return err instanceof InterruptedError || err instanceof LockLostError;
 }

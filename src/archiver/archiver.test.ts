@@ -1,13 +1,15 @@
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chunkBuffer, gearTable, type ChunkerParams } from '../repo/chunker.js';
+import { newMasterKey } from '../repo/crypto.js';
 import { Repository } from '../repo/repository.js';
 import { BlobWorkerPool } from '../repo/worker-pool.js';
 import { MemoryBackend } from '../storage/memory.js';
-import { Archiver } from './archiver.js';
+import { Archiver, type ArchiveCounters } from './archiver.js';
 
 const KiB = 1024;
 /** Small enough that a few MiB cut into hundreds of chunks. */
@@ -55,7 +57,9 @@ describe.each([
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'owb-archiver-'));
-    repo = await Repository.init(new MemoryBackend('archiver'), 'pw', { chunker: params });
+    // A fixed chunker seed keeps the zero-run case deterministic (whether a run of zeros cuts at maxSize depends on
+    // the gear table).
+    repo = await Repository.init(new MemoryBackend('archiver'), 'pw', { chunker: params, contentKeysFrom: { ...newMasterKey(), chunkerSeed: Buffer.alloc(32) } });
     pool = new BlobWorkerPool(repo.key, repo.config.compression.level);
     archiver = new Archiver(repo, { pool, inFlightBytes, onWarning: (m) => warnings.push(m) });
   });
@@ -117,5 +121,58 @@ describe.each([
 
   it('rejects a stream of strings instead of storing their UTF-8 bytes', async () => {
     await expect(archiver.archiveStream('strings', Readable.from(['not bytes'], { objectMode: true }))).rejects.toThrow(TypeError);
+  });
+});
+
+describe('Archiver progress and changing files', () => {
+  let dir: string;
+  let repo: Repository;
+  let pool: BlobWorkerPool;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'owb-archiver-progress-'));
+    repo = await Repository.init(new MemoryBackend('progress'), 'pw', { chunker: SMALL });
+    pool = new BlobWorkerPool(repo.key, repo.config.compression.level);
+  });
+  afterAll(async () => {
+    await pool.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('reports bytes while one large file is read, not only when it is done', async () => {
+    const size = 24 * 1024 * 1024;
+    await writeFile(join(dir, 'big.db'), xorshiftBytes(size, 7));
+    const seen: number[] = [];
+    const archiver = new Archiver(repo, {
+      pool,
+      progressIntervalMs: 0,
+      onWarning: () => undefined,
+      onProgress: (c: ArchiveCounters) => seen.push(c.bytesDone),
+    });
+    await (await archiver.archivePath(join(dir, 'big.db'), 'big.db', undefined)).node;
+    const during = seen.filter((b) => b > 0 && b < size);
+    expect(during.length).toBeGreaterThanOrEqual(4); // reads are at most 4 MiB
+    expect(seen.at(-1)).toBe(size); // counted once, not again when the file is done
+    expect(archiver.counters.bytesDone).toBe(size);
+  });
+
+  it('warns about a file that changes while it is read', async () => {
+    const path = join(dir, 'growing.log');
+    await writeFile(path, xorshiftBytes(16 * 1024 * 1024, 8));
+    // Another process appends all the time, as a live log or database would.
+    const writer = spawn('sh', ['-c', `while :; do echo appended >> '${path}'; done`], { stdio: 'ignore' });
+    try {
+      const { stat } = await import('node:fs/promises');
+      while ((await stat(path)).size === 16 * 1024 * 1024) await new Promise((r) => setTimeout(r, 5));
+      const warnings: string[] = [];
+      const archiver = new Archiver(repo, { pool, onWarning: (m) => warnings.push(m) });
+      await (await archiver.archivePath(path, 'growing.log', undefined)).node;
+      expect(warnings).toEqual([`file changed while being read: ${path}`]);
+    } finally {
+      writer.kill('SIGKILL');
+    }
+    const quiet: string[] = [];
+    await (await new Archiver(repo, { pool, onWarning: (m) => quiet.push(m) }).archivePath(join(dir, 'big.db'), 'big.db', undefined)).node;
+    expect(quiet).toEqual([]);
   });
 });

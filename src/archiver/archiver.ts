@@ -2,7 +2,7 @@ import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, type BigIntS
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { InterruptedError } from '../errors.js';
+import { abortReason, isAbort } from '../errors.js';
 import { findCutPoint, gearTable, validateChunkerParams, type ChunkerParams } from '../repo/chunker.js';
 import type { Repository } from '../repo/repository.js';
 import type { Tree, TreeNode } from '../repo/tree.js';
@@ -28,13 +28,18 @@ export interface ArchiverOptions {
   pool: BlobWorkerPool;
   /** Called for each skipped or unreadable entry, with a one-line message. */
   onWarning: (message: string) => void;
-  /** Called after each file; cheap, the caller throttles drawing. */
-  onFileDone?: (counters: ArchiveCounters, path: string) => void;
+  /**
+   * Called after each file, and while a large file is read (at most every PROGRESS_EVERY_MS), so a multi-GB
+   * database shows bytes moving; cheap, the caller throttles drawing.
+   */
+  onProgress?: (counters: ArchiveCounters, path: string) => void;
   /** Return true to leave an absolute path out. */
   exclude?: (absPath: string, isDir: boolean) => boolean;
   signal?: AbortSignal;
   /** Plaintext bytes allowed in flight between reading and packing, beyond the chunker's look-ahead of maxSize. */
   inFlightBytes?: number;
+  /** Least time between two progress reports inside one file (default PROGRESS_EVERY_MS). */
+  progressIntervalMs?: number;
 }
 
 
@@ -42,6 +47,8 @@ export interface ArchiverOptions {
 const DEFAULT_IN_FLIGHT = 8 * 1024 * 1024;
 /** The walk yields to the event loop at least this often (ms), so signals and timers are served. */
 const YIELD_EVERY_MS = 20;
+/** Progress inside a file being read is reported at most this often (ms). */
+const PROGRESS_EVERY_MS = 100;
 
 /**
  * Walks files and directories, chunks new or changed files, and saves one tree blob per directory.
@@ -72,6 +79,7 @@ export class Archiver {
   private filter: IdFilter | undefined;
   private busy = false;
   private lastYield = Date.now();
+  private lastProgress = 0;
 
   constructor(
     private readonly repo: Repository,
@@ -133,13 +141,13 @@ export class Archiver {
     const src = streamSource(stream);
     let size: number;
     try {
-      size = await this.chunkInput(src, pending);
+      size = await this.chunkInput(src, pending, name);
     } catch (err) {
       await src.close();
       throw err;
     }
     this.counters.filesNew++;
-    this.fileDone(name, size);
+    this.fileDone(name, 0);
     const now = (BigInt(Date.now()) * 1_000_000n).toString();
     const uid = process.getuid?.() ?? 0;
     const gid = process.getgid?.() ?? 0;
@@ -190,9 +198,9 @@ export class Archiver {
     const pending: Promise<string>[] = [];
     let size: number;
     try {
-      size = await this.chunkInput(fileSource(fd, Number(st.size)), pending);
+      size = await this.chunkInput(fileSource(fd, Number(st.size)), pending, absPath);
     } catch (err) {
-      if (err instanceof InterruptedError) throw err;
+      if (isAbort(err)) throw err;
       await Promise.allSettled(pending);
       this.unreadable(absPath, err);
       return SKIPPED;
@@ -205,7 +213,8 @@ export class Archiver {
     }
     if (parent?.type === 'file') this.counters.filesChanged++;
     else this.counters.filesNew++;
-    this.fileDone(absPath, size);
+    this.warnIfChanged(absPath, st, size);
+    this.fileDone(absPath, 0);
     return deferred(Promise.all(pending).then((content) => ({ ...base, size, content })));
   }
 
@@ -214,7 +223,7 @@ export class Archiver {
    * is final only once maxSize bytes past the chunk start are in the ring, or the input has ended (the contract
    * of findCutPoint, so chunks are exactly those of the Chunker).
    */
-  private async chunkInput(src: Source, pending: Promise<string>[]): Promise<number> {
+  private async chunkInput(src: Source, pending: Promise<string>[], path: string): Promise<number> {
     if (this.busy) throw new Error('Archiver reads one input at a time');
     this.busy = true;
     try {
@@ -231,6 +240,8 @@ export class Archiver {
           const n = await src.read(ring.buf, ring.end, Math.min(room, want));
           if (n === 0 || src.ended) eof = true;
           ring.end += n;
+          this.counters.bytesDone += n;
+          this.readProgress(path);
         }
         if (ring.start === ring.end) return total;
         const n = findCutPoint(ring.buf, ring.start, ring.end, this.params, this.gear);
@@ -288,10 +299,37 @@ export class Archiver {
     else this.counters.dirsChanged++;
   }
 
-  private fileDone(path: string, bytes: number): void {
+  /** Counts a finished file; `unreadBytes` are those of an unchanged file that was not read (read bytes count as they are read). */
+  private fileDone(path: string, unreadBytes: number): void {
     this.counters.filesDone++;
-    this.counters.bytesDone += bytes;
-    this.opts.onFileDone?.(this.counters, path);
+    this.counters.bytesDone += unreadBytes;
+    this.lastProgress = Date.now();
+    this.opts.onProgress?.(this.counters, path);
+  }
+
+  private readProgress(path: string): void {
+    const now = Date.now();
+    if (now - this.lastProgress < (this.opts.progressIntervalMs ?? PROGRESS_EVERY_MS)) return;
+    this.lastProgress = now;
+    this.opts.onProgress?.(this.counters, path);
+  }
+
+  /**
+   * Warns when a file changed while it was read (as restic does): its snapshot copy may then mix old and new
+   * contents. Open WebUI's databases are never read live (the capture copies them first), so for them this does not
+   * arise; for plain paths it tells the user which file to distrust.
+   */
+  private warnIfChanged(path: string, before: BigIntStats, bytesRead: number): void {
+    let after: BigIntStats;
+    try {
+      after = lstatSync(path, { bigint: true });
+    } catch {
+      this.opts.onWarning(`file changed while being read: ${path} (it is gone now)`);
+      return;
+    }
+    if (BigInt(bytesRead) !== before.size || after.size !== before.size || after.mtimeNs !== before.mtimeNs || after.ctimeNs !== before.ctimeNs) {
+      this.opts.onWarning(`file changed while being read: ${path}`);
+    }
   }
 
   private unreadable(path: string, err: unknown): void {
@@ -301,7 +339,7 @@ export class Archiver {
   }
 
   private checkAbort(): void {
-    if (this.opts.signal?.aborted) throw new InterruptedError(String(this.opts.signal.reason ?? 'SIGINT'));
+    if (this.opts.signal?.aborted) throw abortReason(this.opts.signal);
   }
 
   /** Synchronous metadata calls never wait on the event loop; let signals, timers and replies in now and then. */

@@ -1,6 +1,7 @@
 import { loadConfig } from '../config/load.js';
 import type { OwbConfig } from '../config/schema.js';
-import { readSecretFile, secretFromEnv } from '../config/secrets.js';
+import { readPasswordFile, secretFromEnv } from '../config/secrets.js';
+import type { Password } from '../repo/crypto.js';
 import { UsageError } from '../errors.js';
 import type { RepoLock } from '../repo/lock.js';
 import { Repository } from '../repo/repository.js';
@@ -97,20 +98,20 @@ export class CliContext {
    * The password: a named repository's own password_file first (each repository of a config may have its
    * own), then --password-file, OWB_PASSWORD_FILE, OWB_PASSWORD, then a prompt on a TTY.
    */
-  async password(target: { passwordFile?: string; name?: string }, confirm = false): Promise<string> {
+  async password(target: { passwordFile?: string; name?: string }, confirm = false): Promise<Password> {
     const seen = this.secretsSeen;
-    if (target.passwordFile) return nonEmptyInto(seen, await readSecretFile(target.passwordFile, `password_file of ${target.name ?? 'the repository'}`));
-    if (this.globals.passwordFile) return nonEmptyInto(seen, await readSecretFile(this.globals.passwordFile, '--password-file'));
-    const fromEnv = await secretFromEnv(this.env, 'OWB_PASSWORD');
+    if (target.passwordFile) return nonEmptyInto(seen, await readPasswordFile(target.passwordFile, `password_file of ${target.name ?? 'the repository'}`));
+    if (this.globals.passwordFile) return nonEmptyInto(seen, await readPasswordFile(this.globals.passwordFile, '--password-file'));
+    const fromEnv = await passwordFromEnv(this.env, 'OWB_PASSWORD');
     if (fromEnv !== undefined) return nonEmptyInto(seen, fromEnv);
     return nonEmptyInto(seen, await this.ask(`password for ${target.name ?? 'the repository'}: `, confirm));
   }
 
   /** A new password (key add/passwd): OWB_NEW_PASSWORD(_FILE), --new-password-file, or a prompt asked twice. */
-  async newPassword(file: string | undefined): Promise<string> {
-    if (file) return nonEmpty(await readSecretFile(file, '--new-password-file'));
-    const fromEnv = await secretFromEnv(this.env, 'OWB_NEW_PASSWORD');
-    if (fromEnv !== undefined) return nonEmpty(fromEnv);
+  async newPassword(file: string | undefined): Promise<Password> {
+    if (file) return nonEmptyInto(this.secretsSeen, await readPasswordFile(file, '--new-password-file'));
+    const fromEnv = await passwordFromEnv(this.env, 'OWB_NEW_PASSWORD');
+    if (fromEnv !== undefined) return nonEmptyInto(this.secretsSeen, fromEnv);
     return this.ask('new password: ', true);
   }
 
@@ -141,9 +142,13 @@ export class CliContext {
     const backend = await this.openTarget(target);
     let held: RepoLock | undefined;
     try {
-      const password = passwordFile ? nonEmptyInto(this.secretsSeen, await readSecretFile(passwordFile, 'password file')) : await this.password(target);
+      const password = passwordFile ? nonEmptyInto(this.secretsSeen, await readPasswordFile(passwordFile, 'password file')) : await this.password(target);
       const repo = await Repository.open(backend, password);
-      if (lock !== 'none') held = await repo.lock(lock === 'exclusive');
+      if (lock !== 'none') {
+        held = await repo.lock(lock === 'exclusive');
+        // A lost lock stops the run at its next safe point, with the lock's own error (exit 11).
+        held.onLost = (err) => this.abort.abort(err);
+      }
       return await fn(repo);
     } finally {
       await held?.release().catch(() => undefined);
@@ -182,12 +187,21 @@ export class CliContext {
   }
 }
 
-function nonEmptyInto(seen: Set<string>, pw: string): string {
-  seen.add(pw);
+/** Remembers a password for redaction (as the text it reads as) and refuses an empty one. */
+function nonEmptyInto<P extends Password>(seen: Set<string>, pw: P): P {
+  seen.add(typeof pw === 'string' ? pw : Buffer.from(pw).toString('utf8'));
   return nonEmpty(pw);
 }
 
-function nonEmpty(pw: string): string {
+function nonEmpty<P extends Password>(pw: P): P {
   if (pw.length === 0) throw new UsageError('empty password');
   return pw;
+}
+
+/** NAME, or the bytes of the file NAME_FILE names (Docker secrets). */
+async function passwordFromEnv(env: NodeJS.ProcessEnv, name: string): Promise<Password | undefined> {
+  const file = env[`${name}_FILE`];
+  if (file) return readPasswordFile(file, `${name}_FILE`);
+  const value = env[name];
+  return value === undefined || value === '' ? undefined : value;
 }

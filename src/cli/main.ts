@@ -83,7 +83,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     ctx?.out.clearProgress();
     // --json is known from argv too: a usage error can end the run before any context exists.
-    const json = ctx?.out.json ?? argv.slice(2).includes('--json');
+    // The command's own document may already report the failure (exit 3 after a backup): then no second one.
+    const json = (ctx?.out.json ?? argv.slice(2).includes('--json')) && !ctx?.out.jsonPrinted;
     return reportError(err, ctx?.out.verbose ?? false, json);
   }
 }
@@ -98,7 +99,7 @@ function reportError(err: unknown, verbose: boolean, json: boolean): number {
     if (cause) process.stderr.write(`${String((cause as Error).stack ?? cause)}\n`);
   }
   // Scripts reading --json get a document on failure too, never an empty stdout.
-  if (json && !(err instanceof OwbError && err.shownInJson)) process.stdout.write(`${JSON.stringify({ error: { message, exit_code: code, type: err instanceof Error ? err.name : 'Error' } }, null, 2)}\n`);
+  if (json) process.stdout.write(`${JSON.stringify({ error: { message, exit_code: code, type: err instanceof Error ? err.name : 'Error' } }, null, 2)}\n`);
   return code;
 }
 

@@ -4,6 +4,8 @@ import { formatBytes, formatDuration } from './format.js';
 export class Output {
   private lastDraw = 0;
   private drawn = false;
+  /** True once the run's one JSON document is out: a failure after it must not print a second one. */
+  jsonPrinted = false;
 
   constructor(
     readonly json: boolean,
@@ -27,6 +29,7 @@ export class Output {
 
   /** The one JSON document of a --json run. */
   printJson(value: unknown): void {
+    this.jsonPrinted = true;
     this.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   }
 

@@ -12,6 +12,21 @@ export async function secretFromEnv(env: NodeJS.ProcessEnv, name: string): Promi
   return value === undefined || value === '' ? undefined : value;
 }
 
+/**
+ * Reads a password file as the bytes it holds, less one trailing newline (`\n` or `\r\n`), as editors and
+ * `echo` leave one. Bytes, not text: a binary password must not be decoded (and flattened) as UTF-8.
+ */
+export async function readPasswordFile(path: string, setting: string): Promise<Buffer> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    throw new UsageError(`cannot read ${setting} (${path}): ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  const end = bytes.at(-1) === 0x0a ? (bytes.at(-2) === 0x0d ? bytes.length - 2 : bytes.length - 1) : bytes.length;
+  return bytes.subarray(0, end);
+}
+
 /** Reads a secret file; the error names the setting, never the content. */
 export async function readSecretFile(path: string, setting: string): Promise<string> {
   try {

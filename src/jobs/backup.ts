@@ -10,6 +10,7 @@ import { Archiver, type ArchiveCounters } from '../archiver/archiver.js';
 import { archiveLayout, layoutOfPaths, type LayoutEntry } from '../archiver/layout.js';
 import { scanTotal } from '../archiver/scan-total.js';
 import { PROGRAM_VERSION } from '../version.js';
+import { instrumentationPoint } from '../util/instrument.js';
 
 /** What a backup run is asked to do. */
 export interface BackupOptions {
@@ -84,7 +85,7 @@ export async function runBackup(repo: Repository, opts: BackupOptions): Promise<
       warnings.push(m);
       opts.onWarning?.(m);
     },
-    onFileDone: (counters, currentPath) => opts.onProgress?.({ counters, currentPath, ...scan }),
+    onProgress: (counters, currentPath) => opts.onProgress?.({ counters, currentPath, ...scan }),
   });
   try {
     const parentRoot = parent ? await archiver.loadTree(parent.tree) : undefined;
@@ -123,6 +124,8 @@ export async function runBackup(repo: Repository, opts: BackupOptions): Promise<
       summary,
       ...(opts.openwebui !== undefined ? { openwebui: opts.openwebui } : {}),
     };
+    await instrumentationPoint('backup.before-commit');
+    await repo.verifyBeforeCommit();
     const snapshotId = await repo.saveJson('snapshots', snap);
     return {
       unreadable: c.unreadable,

@@ -50,6 +50,7 @@ export async function runCopy(src: Repository, dst: Repository, opts: CopyOption
     await dst.flush();
     const { id: _id, ...body } = snap;
     const json: SnapshotJson = { ...body, tree, original: snap.original ?? snap.id };
+    await dst.verifyBeforeCommit();
     const newId = await dst.saveJson('snapshots', json);
     res.copied.push({ from: snap.id, to: newId });
     present.add(snap.id);

@@ -1,4 +1,5 @@
 import { UsageError } from '../errors.js';
+import type { Password } from '../repo/crypto.js';
 import type { KeyInfo } from '../repo/keys.js';
 import type { Repository } from '../repo/repository.js';
 
@@ -21,7 +22,7 @@ export async function runKeyRemove(repo: Repository, ref: string): Promise<strin
 }
 
 /** Replaces the current password: the new key is durable before the old one goes, so a crash never leaves no key. */
-export async function runKeyPasswd(repo: Repository, newPassword: string): Promise<string> {
+export async function runKeyPasswd(repo: Repository, newPassword: Password): Promise<string> {
   const added = await repo.addKey(newPassword);
   await repo.removeKey(repo.keyId);
   return added;

@@ -79,10 +79,27 @@ export function defaultScryptParams(): ScryptParams {
   return { ...(instrumentation().scrypt ?? DEFAULT_SCRYPT) };
 }
 
+/**
+ * A password as scrypt sees it: text is Unicode-normalised (NFC) and UTF-8 encoded, so the same password typed
+ * on two systems opens the same key. Bytes that are valid UTF-8 count as that text; other bytes (a binary
+ * password file) are used exactly as they are, never replaced by U+FFFD, which would make distinct passwords equal.
+ */
+export type Password = string | Uint8Array;
+
+/** The bytes scrypt derives from, per {@link Password}. */
+export function passwordBytes(password: Password): Buffer {
+  if (typeof password === 'string') return Buffer.from(password.normalize('NFC'), 'utf8');
+  try {
+    return Buffer.from(new TextDecoder('utf-8', { fatal: true }).decode(password).normalize('NFC'), 'utf8');
+  } catch {
+    return Buffer.from(password);
+  }
+}
+
 /** Derives a 32-byte key from a password. */
-export function deriveKey(password: string, salt: Buffer, params: ScryptParams): Promise<Buffer> {
+export function deriveKey(password: Password, salt: Buffer, params: ScryptParams): Promise<Buffer> {
   const maxmem = 128 * params.N * params.r * params.p * 2 + 1024 * 1024;
   return new Promise((resolve, reject) => {
-    scryptCb(password.normalize('NFC'), salt, 32, { ...params, maxmem }, (err, key) => (err ? reject(err) : resolve(key)));
+    scryptCb(passwordBytes(password), salt, 32, { ...params, maxmem }, (err, key) => (err ? reject(err) : resolve(key)));
   });
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import { DamagedRepoError, isNotFound, WrongPasswordError } from '../errors.js';
 import type { Backend } from '../storage/backend.js';
-import { defaultScryptParams, deriveKey, open, seal, sha256Hex, type MasterKey, type ScryptParams } from './crypto.js';
+import { defaultScryptParams, deriveKey, open, seal, sha256Hex, type MasterKey, type Password, type ScryptParams } from './crypto.js';
 
 /** Stored form of `keys/<id>`: plain JSON, the master key sealed under a scrypt-derived key. */
 export interface KeyFileJson {
@@ -33,7 +33,7 @@ interface MasterKeyJson {
 }
 
 /** Seals the master key under `password` and stores it as a new key file; returns its id. */
-export async function addKey(backend: Backend, master: MasterKey, password: string, params?: ScryptParams): Promise<string> {
+export async function addKey(backend: Backend, master: MasterKey, password: Password, params?: ScryptParams): Promise<string> {
   const kdf = params ?? defaultScryptParams();
   const salt = randomBytes(32);
   const wrapKey = await deriveKey(password, salt, kdf);
@@ -66,7 +66,7 @@ export async function addKey(backend: Backend, master: MasterKey, password: stri
  */
 export async function openKey(
   backend: Backend,
-  password: string,
+  password: Password,
   accepts: (master: MasterKey) => boolean = () => true,
 ): Promise<{ keyId: string; master: MasterKey }> {
   const files = await backend.list('keys');

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { isNotFound, RepoLockedError } from '../errors.js';
+import { isNotFound, LockLostError, RepoLockedError } from '../errors.js';
 import type { Backend } from '../storage/backend.js';
 import type { BlobCodec } from './codec.js';
 import { sha256Hex } from './crypto.js';
@@ -8,6 +8,11 @@ import { sha256Hex } from './crypto.js';
 export const LOCK_STALE_MS = 30 * 60 * 1000;
 /** How often a held lock is refreshed; well inside the stale age. */
 export const LOCK_REFRESH_MS = 5 * 60 * 1000;
+/**
+ * A holder whose lock has not been rewritten for this long gives up (stops its job): well before others may
+ * treat the lock as stale and, say, prune data the job relies on.
+ */
+export const LOCK_GIVE_UP_MS = LOCK_STALE_MS / 2;
 
 /** Stored form of `locks/<id>`. */
 export interface LockJson {
@@ -60,6 +65,11 @@ export class RepoLock {
   private id: string;
   private timer: NodeJS.Timeout | undefined;
   private released = false;
+  private lastWritten = Date.now();
+  /** Set once the lock is lost; every later verify() throws it. */
+  lost: LockLostError | undefined;
+  /** Told once when the lock is lost, so the holder can stop its job (the CLI aborts the run). */
+  onLost: ((err: LockLostError) => void) | undefined;
 
   private constructor(
     private readonly ctx: LockContext,
@@ -86,12 +96,42 @@ export class RepoLock {
     return lock;
   }
 
-  /** Replaces the lock file with a fresh one (files are write-once). */
+  /**
+   * Replaces the lock file with a fresh one (files are write-once). A lock file that someone removed is lost, not
+   * silently re-taken: whoever removed it may already act as if this run were gone. A refresh that keeps failing
+   * loses the lock after LOCK_GIVE_UP_MS.
+   */
   async refresh(): Promise<void> {
-    if (this.released) return;
-    const old = this.id;
-    this.id = await writeLock(this.ctx, this.exclusive);
-    await this.ctx.backend.remove({ type: 'locks', name: old }).catch(() => undefined);
+    if (this.released || this.lost) return;
+    try {
+      if (!(await this.ctx.backend.exists({ type: 'locks', name: this.id }))) {
+        this.markLost('its lock file was removed by someone else (owb unlock --remove-all?)');
+        return;
+      }
+      const old = this.id;
+      this.id = await writeLock(this.ctx, this.exclusive);
+      this.lastWritten = Date.now();
+      await this.ctx.backend.remove({ type: 'locks', name: old }).catch(() => undefined);
+    } catch (err) {
+      if (Date.now() - this.lastWritten >= LOCK_GIVE_UP_MS) {
+        this.markLost(`it could not be refreshed for ${Math.round((Date.now() - this.lastWritten) / 60_000)} min (${(err as Error).message})`);
+      }
+      throw err;
+    }
+  }
+
+  /** Throws LockLostError unless this lock is still held and its file still exists. */
+  async verify(): Promise<void> {
+    if (!this.lost && !this.released && !(await this.ctx.backend.exists({ type: 'locks', name: this.id }))) {
+      this.markLost('its lock file was removed by someone else (owb unlock --remove-all?)');
+    }
+    if (this.lost) throw this.lost;
+  }
+
+  private markLost(detail: string): void {
+    if (this.lost) return;
+    this.lost = new LockLostError(detail);
+    this.onLost?.(this.lost);
   }
 
   /** Removes the lock file. Safe to call twice. */

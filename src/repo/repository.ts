@@ -2,7 +2,7 @@ import { DamagedRepoError, isNotFound, RepoExistsError, RepoNotFoundError, Unsup
 import type { Backend, FileType } from '../storage/backend.js';
 import { validateChunkerParams, type ChunkerParams } from './chunker.js';
 import { BlobCodec } from './codec.js';
-import { blobId, newMasterKey, sha256Hex, type MasterKey } from './crypto.js';
+import { blobId, newMasterKey, sha256Hex, type MasterKey, type Password } from './crypto.js';
 import { indexFileFor, MasterIndex, type IndexFileJson } from './index-file.js';
 import { addKey, listKeys, openKey, type KeyInfo } from './keys.js';
 import { listLocks, RepoLock, type LockInfo } from './lock.js';
@@ -45,6 +45,11 @@ export class Repository {
   private packers: Partial<Record<BlobType, Packer>> = {};
   private indexWrites: Promise<void> = Promise.resolve();
   private trees: TreeLoader | undefined;
+  /** Packs holding blobs this session reused instead of writing: they must still exist when a snapshot refers to them. */
+  private readonly reusedPacks = new Set<string>();
+  /** Packs written by this session (not "reused", though indexed by now). */
+  private readonly ownPacks = new Set<string>();
+  private held: RepoLock | undefined;
 
   private constructor(
     readonly backend: Backend,
@@ -55,7 +60,7 @@ export class Repository {
   ) {}
 
   /** Creates a repository; refuses when `config` already exists. */
-  static async init(backend: Backend, password: string, opts: InitOptions = {}): Promise<Repository> {
+  static async init(backend: Backend, password: Password, opts: InitOptions = {}): Promise<Repository> {
     if (await backend.exists(CONFIG)) throw new RepoExistsError(backend.location);
     // A folder with keys, snapshots or data but no config is a repository that lost its config: a new one over it
     // would hide every snapshot (its keys would not open them). Refuse, and say how to recover.
@@ -86,7 +91,7 @@ export class Repository {
   }
 
   /** Opens a repository: RepoNotFoundError (10) without `config`, WrongPasswordError (12) without a matching key. */
-  static async open(backend: Backend, password: string): Promise<Repository> {
+  static async open(backend: Backend, password: Password): Promise<Repository> {
     let rawConfig: Buffer;
     try {
       rawConfig = await backend.load(CONFIG);
@@ -114,9 +119,27 @@ export class Repository {
     return chunkerParamsOf(this.config);
   }
 
-  /** Takes a shared or exclusive lock. */
-  lock(exclusive: boolean): Promise<RepoLock> {
-    return RepoLock.acquire({ backend: this.backend, codec: this.codec }, exclusive);
+  /** Takes a shared or exclusive lock, which verifyBeforeCommit() then checks. */
+  async lock(exclusive: boolean): Promise<RepoLock> {
+    this.held = await RepoLock.acquire({ backend: this.backend, codec: this.codec }, exclusive);
+    return this.held;
+  }
+
+  /**
+   * Checks, right before a snapshot that refers to reused data is saved, that the lock is still held and that every
+   * pack holding a reused blob still exists. Otherwise a prune that ran while the lock was gone may have deleted
+   * them, and the snapshot would be born broken.
+   */
+  async verifyBeforeCommit(): Promise<void> {
+    await this.held?.verify();
+    if (this.reusedPacks.size === 0) return;
+    const stored = await this.listPacks();
+    const gone = [...this.reusedPacks].filter((p) => !stored.has(p));
+    if (gone.length > 0) {
+      throw new DamagedRepoError(
+        `${gone.length} pack(s) holding data this backup reused were deleted while it ran (pack ${gone[0]!.slice(0, 12)}; a prune without a lock?): nothing was saved; run the backup again`,
+      );
+    }
   }
 
   /** Every lock file, with whether it is stale. */
@@ -135,7 +158,7 @@ export class Repository {
   }
 
   /** Stores the master key under another password; returns the new key's id. */
-  addKey(password: string): Promise<string> {
+  addKey(password: Password): Promise<string> {
     return addKey(this.backend, this.key, password);
   }
 
@@ -191,9 +214,14 @@ export class Repository {
     return blobId(this.key.idKey, plaintext);
   }
 
-  /** True when the blob is indexed or already queued in this session. */
+  /** True when the blob is indexed or already queued in this session. An indexed blob counts as reused from then on. */
   hasBlob(id: string): boolean {
-    return this.index.has(id) || this.pendingBlobs.has(id);
+    const loc = this.index.lookup(id);
+    if (loc) {
+      if (!this.ownPacks.has(loc.packId)) this.reusedPacks.add(loc.packId);
+      return true;
+    }
+    return this.pendingBlobs.has(id);
   }
 
   /**
@@ -306,6 +334,7 @@ export class Repository {
   }
 
   private onPackSaved(packId: string, blobs: PackedBlob[], bytes: number): void {
+    this.ownPacks.add(packId);
     this.stats.bytesPacked += bytes;
     this.unindexed.push({ id: packId, blobs });
     this.index.addPack(packId, blobs);

@@ -1,4 +1,4 @@
-import type { InterruptedError } from '../errors.js';
+import type { OwbError } from '../errors.js';
 import type { BlobLocation } from '../repo/index-file.js';
 import type { Repository } from '../repo/repository.js';
 import type { BlobWorkerPool, WriteBlob } from '../repo/worker-pool.js';
@@ -55,7 +55,7 @@ export class BlobFeeder {
   constructor(
     private readonly repo: Repository,
     private readonly pool: BlobWorkerPool,
-    private readonly aborted: () => InterruptedError | undefined,
+    private readonly aborted: () => OwbError | undefined,
   ) {}
 
   /** Writes every requested blob; settles once all are written or failed, rejecting with the first failure. */

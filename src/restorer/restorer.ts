@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, closeSync, fchmodSync, fchownSync, fstatSync, futimesSync, lchownSync, lutimesSync, symlinkSync, utimesSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Minimatch } from 'minimatch';
-import { DamagedRepoError, InterruptedError, OwbError } from '../errors.js';
+import { abortReason, DamagedRepoError, isAbort, OwbError } from '../errors.js';
 import type { Repository } from '../repo/repository.js';
 import { unsafeNameReason, type TreeNode } from '../repo/tree.js';
 import type { BlobWorkerPool } from '../repo/worker-pool.js';
@@ -51,7 +51,7 @@ export class Restorer {
   private readonly feeder: BlobFeeder;
   private readonly tmpPrefix = `.owb-restore-${randomBytes(6).toString('hex')}-`;
   private tmpSeq = 0;
-  private interrupted: InterruptedError | undefined;
+  private interrupted: OwbError | undefined;
 
   constructor(
     private readonly repo: Repository,
@@ -206,7 +206,7 @@ export class Restorer {
   }
 
   private report(where: string, err: unknown): void {
-    if (err instanceof InterruptedError) {
+    if (isAbort(err)) {
       this.interrupted ??= err;
       return;
     }
@@ -218,8 +218,8 @@ export class Restorer {
     this.opts.onWarning?.(message);
   }
 
-  private abortError(): InterruptedError | undefined {
-    return this.opts.signal?.aborted ? new InterruptedError(String(this.opts.signal.reason ?? 'SIGINT')) : undefined;
+  private abortError(): OwbError | undefined {
+    return this.opts.signal?.aborted ? abortReason(this.opts.signal) : undefined;
   }
 
   private checkAbort(): void {

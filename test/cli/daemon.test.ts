@@ -12,6 +12,17 @@ interface JsonLine {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** The run records so far (none while the log does not exist yet). */
+async function records(file: string): Promise<JsonLine[]> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return text.trim() === '' ? [] : text.trim().split('\n').map((l) => JSON.parse(l) as JsonLine);
+}
+
+/** Polls until `done` holds for the records, however slow the machine (the test's own timeout bounds it). */
+async function waitForRecords(file: string, done: (lines: JsonLine[]) => boolean): Promise<void> {
+  while (!done(await records(file))) await sleep(100);
+}
+
 /** The real daemon: runs its schedule, never overlaps jobs, survives failing ones, reloads on SIGHUP, stops on SIGTERM. */
 describe('owb daemon', () => {
   let dir: string;
@@ -45,18 +56,24 @@ describe('owb daemon', () => {
 
   it('runs scheduled jobs without overlap, keeps going after failures, reloads on SIGHUP and stops on SIGTERM', async () => {
     const child = await startCli(['daemon', '--metrics-listen', '127.0.0.1:0'], { env: { OWB_CONFIG: config } });
-    const done = collect(child, 60_000);
-    await sleep(6_500);
+    const done = collect(child, 170_000);
+    const log = join(dir, 'logs', 'owb.jsonl');
+    const okBackups = (ls: JsonLine[]): number => ls.filter((l) => l.job === 'backup' && l.ok).length;
+    // Events, not sleeps: two backups and a failed check under the first config, then one more after the reload.
+    await waitForRecords(log, (ls) => okBackups(ls) >= 2 && ls.some((l) => l.job === 'check'));
     await writeConfig('second');
     child.kill('SIGHUP');
-    await sleep(4_500);
+    const tagged = async (tag: string): Promise<boolean> =>
+      ((await runOk(['snapshots', '--json'], { env: { OWB_CONFIG: config } })).json as { tags: string[] }[]).some((x) => x.tags.includes(tag));
+    while (!(await tagged('second'))) await sleep(200);
+    await waitForRecords(log, (ls) => okBackups(ls) >= 3 && ls.filter((l) => l.job === 'check').length >= 2);
     child.kill('SIGTERM');
     const r = await done;
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/config reloaded/);
     expect(r.stderr).toMatch(/check@.*FAILED/);
 
-    const lines = (await readFile(join(dir, 'logs', 'owb.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as JsonLine);
+    const lines = await records(log);
     const backups = lines.filter((l) => l.job === 'backup');
     const checks = lines.filter((l) => l.job === 'check');
     expect(backups.filter((l) => l.ok).length).toBeGreaterThanOrEqual(3);
@@ -69,5 +86,5 @@ describe('owb daemon', () => {
     const snaps = (await runOk(['snapshots', '--json'], { env: { OWB_CONFIG: config } })).json as { tags: string[] }[];
     expect(snaps.some((s) => s.tags.includes('first'))).toBe(true);
     expect(snaps.some((s) => s.tags.includes('second'))).toBe(true);
-  }, 90_000);
+  }, 180_000);
 });

@@ -121,3 +121,33 @@ describe('--json failures print one JSON error document', () => {
     expect((usage.json as { error: { exit_code: number } }).error.exit_code).toBe(2);
   });
 });
+
+describe('password files are bytes', () => {
+  it('a binary password does not open with its high bytes replaced; one trailing newline is ignored, two are not', async () => {
+    const dir = await makeTemp('owb-rel-pw-');
+    const binary = Buffer.from([0x70, 0x77, 0x80, 0x81, 0xc3, 0x28, 0xfe, 0xff, 0x9a, 0x41]);
+    const pw = join(dir, 'binary');
+    await writeFile(pw, binary);
+    const cli = { repo: join(dir, 'repo'), passwordFile: pw };
+    await runOk(['init'], cli);
+    const flattened = join(dir, 'flattened');
+    await writeFile(flattened, Buffer.from(binary.map((b) => (b >= 0x80 ? 0xff : b))));
+    expect((await runCli(['snapshots'], { ...cli, passwordFile: flattened })).code).toBe(12);
+    const newline = join(dir, 'newline');
+    await writeFile(newline, Buffer.concat([binary, Buffer.from('\n')]));
+    await runOk(['snapshots'], { ...cli, passwordFile: newline });
+    const twoNewlines = join(dir, 'two-newlines');
+    await writeFile(twoNewlines, Buffer.concat([binary, Buffer.from('\n\n')]));
+    expect((await runCli(['snapshots'], { ...cli, passwordFile: twoNewlines })).code).toBe(12);
+    // The same bytes through OWB_PASSWORD_FILE open it too.
+    await runOk(['snapshots'], { repo: cli.repo, env: { OWB_PASSWORD_FILE: pw } });
+  });
+
+  it('a text password still opens whichever way it is spelled (NFC and NFD, file or variable)', async () => {
+    const dir = await makeTemp('owb-rel-pw-');
+    const cli = { repo: join(dir, 'repo'), passwordFile: await writePassword(dir, 'caf\u00e9') };
+    await runOk(['init'], cli);
+    await runOk(['snapshots'], { ...cli, passwordFile: await writePassword(dir, 'cafe\u0301', 'nfd') });
+    await runOk(['snapshots'], { repo: cli.repo, env: { OWB_PASSWORD: 'caf\u00e9' } });
+  });
+});

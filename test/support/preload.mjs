@@ -5,6 +5,8 @@
 //   OWB_FAULT_KILL_AFTER_WRITES=N   SIGKILL right after the Nth save or remove (a power cut, for crash-safety tests)
 //   OWB_FAULT_HOLD_WINDOW_MS=MS     hold the quiesce window open (a signal can land inside it)
 //   OWB_FAULT_FAIL_IN_WINDOW=1      fail inside the quiesce window
+//   OWB_FAULT_HOLD_AT=POINT:MS      wait MS at the named point (e.g. backup.before-commit), printing
+//                                   "owb-test: holding at POINT" on stderr first, so a test knows when to act
 
 const KEY = Symbol.for('owb.instrumentation');
 
@@ -28,11 +30,16 @@ function killAfterWrites(backend, writes) {
 const killAfter = Number(process.env.OWB_FAULT_KILL_AFTER_WRITES ?? 0);
 const holdMs = Number(process.env.OWB_FAULT_HOLD_WINDOW_MS ?? 0);
 const failInWindow = process.env.OWB_FAULT_FAIL_IN_WINDOW === '1';
+const [holdAt, holdAtMs] = (process.env.OWB_FAULT_HOLD_AT ?? '').split(':');
 
 globalThis[KEY] = {
   scrypt: { N: 1024, r: 8, p: 1 },
   ...(killAfter > 0 ? { wrapBackend: (b) => killAfterWrites(b, killAfter) } : {}),
   async point(name) {
+    if (name === holdAt) {
+      process.stderr.write(`owb-test: holding at ${name}\n`);
+      await new Promise((r) => setTimeout(r, Number(holdAtMs)));
+    }
     if (name !== 'capture.window') return;
     if (holdMs > 0) await new Promise((r) => setTimeout(r, holdMs));
     if (failInWindow) throw new Error('injected failure inside the backup window');

@@ -32,10 +32,7 @@ export function registerSnapshots(program: Command, ctx: () => CliContext): void
           ...(s.openwebui !== undefined ? { openwebui: s.openwebui } : {}),
         }));
         c.out.printJson([...rows, ...damaged.map((d) => ({ id: d.id, short_id: d.id.slice(0, 8), damaged: true, error: d.error }))]);
-        if (damageError) {
-          damageError.shownInJson = true;
-          throw damageError;
-        }
+        if (damageError) throw damageError;
         return;
       }
       if (snaps.length === 0) {
