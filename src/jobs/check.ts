@@ -89,12 +89,12 @@ export async function runCheck(repo: Repository, opts: CheckOptions = {}): Promi
     }
   }
 
-  if (opts.readData) await readAllPacks(repo, [...stored.keys()], res);
-  else if (opts.readDataSubset) await readAllPacks(repo, selectSubset([...stored.keys()], opts.readDataSubset), res);
+  if (opts.readData) await readAllPacks(repo, [...stored.keys()], stored, res);
+  else if (opts.readDataSubset) await readAllPacks(repo, selectSubset([...stored.keys()], opts.readDataSubset), stored, res);
   return res;
 }
 
-async function readAllPacks(repo: Repository, packIds: string[], res: CheckResult): Promise<void> {
+async function readAllPacks(repo: Repository, packIds: string[], stored: Map<string, number>, res: CheckResult): Promise<void> {
   const indexedByPack = new Map<string, string[]>();
   for (const [blob, loc] of repo.index.entries()) {
     const list = indexedByPack.get(loc.packId);
@@ -107,7 +107,7 @@ async function readAllPacks(repo: Repository, packIds: string[], res: CheckResul
       const where = `pack ${id.slice(0, 12)}`;
       let bytes: Buffer;
       try {
-        bytes = await repo.loadPack(id);
+        bytes = await repo.loadPack(id, stored.get(id) ?? 0);
       } catch (e) {
         if (!isNotFound(e)) res.errors.push(`${where}: ${(e as Error).message}`);
         continue;

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import { DamagedRepoError, isNotFound, WrongPasswordError } from '../errors.js';
 import type { Backend } from '../storage/backend.js';
+import { checkObjectSize } from './limits.js';
 import { defaultScryptParams, deriveKey, open, seal, sha256Hex, type MasterKey, type Password, type ScryptParams } from './crypto.js';
 
 /** Stored form of `keys/<id>`: plain JSON, the master key sealed under a scrypt-derived key. */
@@ -75,6 +76,7 @@ export async function openKey(
   for (const f of files) {
     let file: KeyFileJson;
     try {
+      checkObjectSize('keys', `key file ${f.name.slice(0, 8)}`, f.size);
       file = parseKeyFile(await backend.load({ type: 'keys', name: f.name }), f.name);
     } catch (err) {
       if (!isNotFound(err)) unreadable.push({ name: f.name, err }); // other keys may still open

@@ -3,6 +3,7 @@ import { isNotFound, LockLostError, RepoLockedError } from '../errors.js';
 import type { Backend } from '../storage/backend.js';
 import type { BlobCodec } from './codec.js';
 import { sha256Hex } from './crypto.js';
+import { checkObjectSize } from './limits.js';
 
 /** A lock not refreshed for this long is stale and no longer blocks anyone. */
 export const LOCK_STALE_MS = 30 * 60 * 1000;
@@ -50,6 +51,7 @@ export async function listLocks(ctx: LockContext): Promise<LockInfo[]> {
   const out: LockInfo[] = [];
   for (const f of await ctx.backend.list('locks')) {
     try {
+      checkObjectSize('locks', `lock ${f.name.slice(0, 8)}`, f.size);
       const json = ctx.codec.decodeJson<LockJson>(await ctx.backend.load({ type: 'locks', name: f.name }), 'lock');
       out.push({ ...json, id: f.name, stale: isStale(json) });
     } catch (err) {

@@ -7,7 +7,9 @@ import { indexFileFor, MasterIndex, type IndexFileJson } from './index-file.js';
 import { addKey, listKeys, openKey, type KeyInfo } from './keys.js';
 import { listLocks, RepoLock, type LockInfo } from './lock.js';
 import type { BlobType, PackedBlob } from './pack-format.js';
+import { checkObjectSize, maxPackBytes } from './limits.js';
 import { Packer } from './packer.js';
+import { PACK_TARGET_BYTES } from './pack-format.js';
 import { encodeTree, type Tree, type TreeNode } from './tree.js';
 import { TreeLoader } from './tree-loader.js';
 import { chunkerParamsOf, FORMAT_VERSION, newRepoConfig, type RepoConfigJson } from './repo-config.js';
@@ -94,6 +96,7 @@ export class Repository {
   static async open(backend: Backend, password: Password): Promise<Repository> {
     let rawConfig: Buffer;
     try {
+      checkObjectSize('config', 'config', (await backend.stat(CONFIG)).size);
       rawConfig = await backend.load(CONFIG);
     } catch (err) {
       if (isNotFound(err)) throw new RepoNotFoundError(backend.location);
@@ -189,8 +192,8 @@ export class Repository {
 
   /** Loads every index file into memory. */
   async loadIndex(): Promise<void> {
-    for (const name of await this.listIndexFiles()) {
-      this.index.addIndexFile(await this.loadJson<IndexFileJson>('index', name));
+    for (const f of await this.backend.list('index')) {
+      this.index.addIndexFile(await this.loadJson<IndexFileJson>('index', f.name, f.size));
     }
   }
 
@@ -203,7 +206,9 @@ export class Repository {
   }
 
   /** Loads a sealed JSON object, checking that its name matches its bytes. */
-  async loadJson<T>(type: Exclude<FileType, 'config' | 'data' | 'keys'>, name: string): Promise<T> {
+  async loadJson<T>(type: Exclude<FileType, 'config' | 'data' | 'keys'>, name: string, listedSize?: number): Promise<T> {
+    // Sizes come from listings, which readers make anyway: no extra request per object.
+    if (listedSize !== undefined) checkObjectSize(type, `${type} file ${name.slice(0, 12)}`, listedSize);
     const bytes = await this.backend.load({ type, name });
     if (sha256Hex(bytes) !== name) throw new DamagedRepoError(`${type} file ${name.slice(0, 12)} does not match its name`);
     return this.codec.decodeJson<T>(bytes, `${type} file ${name.slice(0, 12)}`);
@@ -279,8 +284,9 @@ export class Repository {
     return this.backend.load({ type: 'data', name: packId }, offset, length);
   }
 
-  /** Reads a whole pack (check --read-data verifies it against its name). */
-  loadPack(packId: string): Promise<Buffer> {
+  /** Reads a whole pack (check --read-data verifies it against its name), refusing one larger than a pack can be. */
+  loadPack(packId: string, listedSize: number): Promise<Buffer> {
+    checkObjectSize('data', `pack ${packId.slice(0, 12)}`, listedSize, maxPackBytes(PACK_TARGET_BYTES, this.chunkerParams.maxSize));
     return this.backend.load({ type: 'data', name: packId });
   }
 

@@ -50,7 +50,7 @@ export async function listSnapshots(repo: Repository, onDamaged?: (id: string, e
   const loaded = await Promise.all(
     files.map(async (f): Promise<Snapshot | undefined> => {
       try {
-        const s = { ...(await repo.loadJson<SnapshotJson>('snapshots', f.name)), id: f.name };
+        const s = { ...(await repo.loadJson<SnapshotJson>('snapshots', f.name, f.size)), id: f.name };
         validateSnapshot(s);
         return s;
       } catch (err) {

@@ -152,7 +152,8 @@ export class LocalBackend implements Backend {
   async stat(h: Handle): Promise<FileInfo> {
     try {
       const st = await stat(this.path(h));
-      if (!st.isFile()) throw new NotFoundError(handleLabel(h));
+      // Present but not a regular file (a planted FIFO, a folder): damage, never "missing" and never read.
+      if (!st.isFile()) throw new DamagedRepoError(`${handleLabel(h)} is not a regular file (a ${st.isFIFO() ? 'FIFO' : st.isDirectory() ? 'directory' : 'special file'}); refusing to read it`);
       return { name: h.name, size: st.size };
     } catch (err) {
       throw this.mapMissing(err, h);
@@ -196,17 +197,33 @@ export class LocalBackend implements Backend {
   }
 
   /** Opens an object for reading, mapping "missing" to NotFoundError. */
+  /**
+   * Opens an object for reading. Non-blocking, then checked to be a regular file: opening a FIFO planted in the
+   * repository would otherwise wait forever for a writer (and ignore signals meanwhile).
+   */
   private async openExisting(h: Handle): Promise<FileHandle> {
+    let fh: FileHandle;
     try {
-      return await open(this.path(h), 'r');
+      fh = await open(this.path(h), fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
     } catch (err) {
       throw this.mapMissing(err, h);
     }
+    const st = await fh.stat().catch(async (err: unknown) => {
+      await fh.close();
+      throw err;
+    });
+    if (!st.isFile()) {
+      await fh.close();
+      throw new DamagedRepoError(`${handleLabel(h)} is not a regular file (a ${st.isFIFO() ? 'FIFO' : st.isDirectory() ? 'directory' : 'special file'}); refusing to read it`);
+    }
+    return fh;
   }
 
   /** Turns ENOENT into the contract's NotFoundError; other errors pass through untouched. */
   private mapMissing(err: unknown, h: Handle): unknown {
-    return errCode(err) === 'ENOENT' ? new NotFoundError(handleLabel(h)) : err;
+    // ENOTDIR: the repository path (or a folder in it) is a file; nothing can be stored there.
+    const code = errCode(err);
+    return code === 'ENOENT' || code === 'ENOTDIR' ? new NotFoundError(handleLabel(h)) : err;
   }
 
   /** Moves the synced temp file to its final name, failing if that name is taken. */

@@ -151,3 +151,43 @@ describe('password files are bytes', () => {
     await runOk(['snapshots'], { repo: cli.repo, env: { OWB_PASSWORD: 'caf\u00e9' } });
   });
 });
+
+describe('objects that are not what they claim', () => {
+  it('a FIFO in place of config or of a pack is refused at once, never waited on', async () => {
+    const s = await twoSnapshots();
+    const { execFileSync } = await import('node:child_process');
+    const packs = (await readdir(join(s.repo, 'data'), { recursive: true })).filter((p) => /^[0-9a-f]{2}\/[0-9a-f]{64}$/.test(p));
+    for (const p of packs) {
+      await rm(join(s.repo, 'data', p));
+      execFileSync('mkfifo', [join(s.repo, 'data', p)]);
+    }
+    const check = await runCli(['check', '--read-data'], { ...s.cli, timeoutMs: 60_000 });
+    expect(check.code).toBe(1);
+    expect(check.stdout + check.stderr).toMatch(/missing from storage/); // listings hold regular files only
+    const restore = await runCli(['restore', s.ids[1]!, '--target', join(s.dir, 'r')], { ...s.cli, timeoutMs: 60_000 });
+    expect(restore.code).toBe(1);
+    expect(restore.stderr).toMatch(/is not a regular file \(a FIFO\)/);
+    await rm(join(s.repo, 'config'));
+    execFileSync('mkfifo', [join(s.repo, 'config')]);
+    const open = await runCli(['snapshots'], { ...s.cli, timeoutMs: 60_000 });
+    expect(open.code).toBe(1);
+    expect(open.stderr).toMatch(/config is not a regular file \(a FIFO\)/);
+  });
+
+  it('a 1 GB config is refused before it is read (it used to take 3 GiB of memory)', async () => {
+    const s = await twoSnapshots();
+    await truncate(join(s.repo, 'config'), 1_000_000_000); // sparse: costs no disk
+    const r = await runCli(['snapshots'], { ...s.cli, timeoutMs: 60_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/config is 1000000000 bytes, more than a config object can be/);
+  });
+
+  it('a repository path that is a file: "no repository", exit 10', async () => {
+    const dir = await makeTemp('owb-rel-file-');
+    const file = join(dir, 'not-a-folder');
+    await writeFile(file, 'x');
+    const r = await runCli(['snapshots'], { repo: file, passwordFile: await writePassword(dir, 'pw') });
+    expect(r.code).toBe(10);
+    expect(r.stderr).toMatch(/no repository at .*not-a-folder/);
+  });
+});
