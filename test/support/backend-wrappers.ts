@@ -134,14 +134,19 @@ export function gate(): Gate {
   };
 }
 
-/** True when `p` is still pending after the event loop has had a few turns (every in-memory call would have settled). */
+/** Lets the event loop turn a few times: long enough for every in-memory backend call already started to settle. */
+export async function ticks(turns = 5): Promise<void> {
+  for (let i = 0; i < turns; i++) await new Promise((r) => setImmediate(r));
+}
+
+/** True when `p` is still pending after {@link ticks}. */
 export async function isPending(p: Promise<unknown>, turns = 5): Promise<boolean> {
   let settled = false;
   p.then(
     () => (settled = true),
     () => (settled = true),
   );
-  for (let i = 0; i < turns; i++) await new Promise((r) => setImmediate(r));
+  await ticks(turns);
   return !settled;
 }
 
