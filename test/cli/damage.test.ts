@@ -1,19 +1,9 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { readdir, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  cleanupTemp,
-  flipByte,
-  listPacks,
-  makeTemp,
-  runCli,
-  runOk,
-  sha256File,
-  writePassword,
-  writeRandomFile,
-  type CliOptions,
-} from '../support/cli.js';
+import { cleanupTemp, flipByte, listPacks, runCli, runOk, sha256File, writeRandomFile, type CliOptions } from '../support/cli.js';
+import { backupId, initRepoWithSource } from '../support/repo-setup.js';
 
 const MiB = 1024 * 1024;
 
@@ -50,20 +40,21 @@ describe('a damaged pack', () => {
   }
 
   beforeAll(async () => {
-    base = await makeTemp('owb-damage-');
-    src = join(base, 'src');
-    await mkdir(src);
-    await writeRandomFile(join(src, 'victim.bin'), 3 * MiB, 'v1');
-    await writeFile(join(src, 'other.txt'), 'an innocent bystander\n');
+    ({ base, src, cli } = await initRepoWithSource({
+      prefix: 'owb-damage-',
+      password: 'damage',
+      fill: async (dir) => {
+        await writeRandomFile(join(dir, 'victim.bin'), 3 * MiB, 'v1');
+        await writeFile(join(dir, 'other.txt'), 'an innocent bystander\n');
+      },
+    }));
     v1Sha = await sha256File(join(src, 'victim.bin'));
-    cli = { repo: join(base, 'repo'), passwordFile: await writePassword(base, 'damage') };
-    await runOk(['init'], cli);
-    snap1 = ((await runOk(['--json', 'backup', src], cli)).json as { snapshot_id: string }).snapshot_id;
+    snap1 = await backupId(cli, src);
     const packsBefore = new Set(await listPacks(cli.repo!));
 
     await writeRandomFile(join(src, 'victim.bin'), 3 * MiB, 'v2');
     v2Sha = await sha256File(join(src, 'victim.bin'));
-    snap2 = ((await runOk(['--json', 'backup', src], cli)).json as { snapshot_id: string }).snapshot_id;
+    snap2 = await backupId(cli, src);
     const added = (await listPacks(cli.repo!)).filter((p) => !packsBefore.has(p));
     expect(added).toHaveLength(2);
     const sized = await Promise.all(added.map(async (p) => ({ p, size: (await stat(p)).size })));

@@ -1,8 +1,9 @@
 import { createCipheriv, createHash } from 'node:crypto';
-import { mkdir, open } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupTemp, makeTemp, runOk, sha256File, treeBytes, writePassword, writeRandomFile, type CliOptions } from '../support/cli.js';
+import { cleanupTemp, runOk, sha256File, treeBytes, writeRandomFile, type CliOptions } from '../support/cli.js';
+import { initRepoWithSource } from '../support/repo-setup.js';
 
 const MiB = 1024 * 1024;
 const BIG = 200 * MiB;
@@ -32,13 +33,12 @@ describe('deduplication across backups', () => {
   }
 
   beforeAll(async () => {
-    base = await makeTemp('owb-dedup-');
-    src = join(base, 'src');
+    ({ base, src, cli } = await initRepoWithSource({
+      prefix: 'owb-dedup-',
+      password: 'dedup password',
+      fill: (dir) => writeRandomFile(join(dir, 'big.bin'), BIG, 'dedup'),
+    }));
     big = join(src, 'big.bin');
-    await mkdir(src);
-    await writeRandomFile(big, BIG, 'dedup');
-    cli = { repo: join(base, 'repo'), passwordFile: await writePassword(base, 'dedup password') };
-    await runOk(['init'], cli);
     first = (await backup()).json;
   });
   afterAll(cleanupTemp);

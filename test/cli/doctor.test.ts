@@ -7,6 +7,7 @@ import { listSnapshots } from '../../src/repo/snapshot.js';
 import { openBackend } from '../../src/storage/open-backend.js';
 import { runStandin, standin, type StandinContainer } from '../docker/standin.js';
 import { cleanupTemp, makeTemp, runCli, runOk, writePassword, type CliResult } from '../support/cli.js';
+import { initRepo } from '../support/repo-setup.js';
 import { service } from '../support/services.js';
 
 /**
@@ -38,9 +39,7 @@ afterAll(cleanupTemp);
 
 /** A new repository with one real snapshot, optionally re-dated `ageMs` into the past. */
 async function makeRepo(name: string, ageMs = 0): Promise<{ path: string; pw: string }> {
-  const path = join(root, `repo-${name}`);
-  const pw = await writePassword(root, PASSWORD, `pw-${name}`);
-  await runOk(['init'], { repo: path, passwordFile: pw });
+  const { repo: path, passwordFile: pw } = await initRepo(root, PASSWORD, { repo: `repo-${name}`, passwordFile: `pw-${name}` });
   await runOk(['backup', srcDir], { repo: path, passwordFile: pw });
   if (ageMs > 0) {
     const backend = await openBackend(path);

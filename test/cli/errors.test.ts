@@ -1,7 +1,8 @@
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupTemp, makeTemp, runCli, runOk, sha256File, treeBytes, writePassword, type CliOptions } from '../support/cli.js';
+import { cleanupTemp, runCli, runOk, sha256File, treeBytes, writePassword, type CliOptions } from '../support/cli.js';
+import { backupId, initRepoWithSource } from '../support/repo-setup.js';
 
 /** stderr as lines, without the final newline. */
 function lines(text: string): string[] {
@@ -15,14 +16,16 @@ describe('errors and refusals', () => {
   let snapshotId: string;
 
   beforeAll(async () => {
-    base = await makeTemp('owb-errors-');
-    src = join(base, 'src');
-    await mkdir(join(src, 'sub'), { recursive: true });
-    await writeFile(join(src, 'a.txt'), 'first file\n');
-    await writeFile(join(src, 'sub', 'b.txt'), 'second file\n');
-    cli = { repo: join(base, 'repo'), passwordFile: await writePassword(base, 'the right one') };
-    await runOk(['init'], cli);
-    snapshotId = ((await runOk(['--json', 'backup', src], cli)).json as { snapshot_id: string }).snapshot_id;
+    ({ base, src, cli } = await initRepoWithSource({
+      prefix: 'owb-errors-',
+      password: 'the right one',
+      fill: async (dir) => {
+        await mkdir(join(dir, 'sub'), { recursive: true });
+        await writeFile(join(dir, 'a.txt'), 'first file\n');
+        await writeFile(join(dir, 'sub', 'b.txt'), 'second file\n');
+      },
+    }));
+    snapshotId = await backupId(cli, src);
   });
   afterAll(cleanupTemp);
 

@@ -1,4 +1,4 @@
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.js';
@@ -6,7 +6,8 @@ import { runForget } from '../../src/jobs/forget.js';
 import { Repository } from '../../src/repo/repository.js';
 import { listSnapshots, type SnapshotJson } from '../../src/repo/snapshot.js';
 import { openBackend } from '../../src/storage/open-backend.js';
-import { cleanupTemp, makeTemp, runCli, runOk, writePassword, type CliOptions } from '../support/cli.js';
+import { cleanupTemp, runCli, runOk, type CliOptions } from '../support/cli.js';
+import { backupId, initRepoWithSource } from '../support/repo-setup.js';
 
 /**
  * forget against real local repositories. Backup times cannot be chosen through the CLI, so each repository
@@ -40,16 +41,17 @@ interface Seeded {
 }
 
 async function seed(label: string): Promise<Seeded> {
-  const dir = await makeTemp(`owb-forget-${label}-`);
-  const src = join(dir, 'src');
-  await mkdir(src);
-  await writeFile(join(src, 'file.txt'), 'forget me not\n');
-  const repoPath = join(dir, 'repo');
-  const cli: CliOptions = { repo: repoPath, passwordFile: await writePassword(dir, PASSWORD), env: { TZ: 'UTC' } };
-  await runOk(['init'], cli);
-  const r1 = (await runOk(['--json', 'backup', '--host', 'h1', src], cli)).json as { snapshot_id: string };
-  const r2 = (await runOk(['--json', 'backup', '--host', 'h2', '--tag', 'x', src], cli)).json as { snapshot_id: string };
-  const ids: Record<string, string> = { R1: r1.snapshot_id, R2: r2.snapshot_id };
+  const { src, cli } = await initRepoWithSource({
+    prefix: `owb-forget-${label}-`,
+    password: PASSWORD,
+    fill: (dir) => writeFile(join(dir, 'file.txt'), 'forget me not\n'),
+    cli: { env: { TZ: 'UTC' } },
+  });
+  const repoPath = cli.repo;
+  const ids: Record<string, string> = {
+    R1: await backupId(cli, '--host', 'h1', src),
+    R2: await backupId(cli, '--host', 'h2', '--tag', 'x', src),
+  };
 
   const backend = await openBackend(repoPath);
   try {

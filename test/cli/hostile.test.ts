@@ -2,7 +2,8 @@ import { lstat, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/pro
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TreeNode } from '../../src/repo/tree.js';
-import { cleanupTemp, loadDist, makeTemp, runCli, runOk, writePassword, type CliOptions } from '../support/cli.js';
+import { cleanupTemp, loadDist, makeTemp, runCli, runOk, type CliOptions } from '../support/cli.js';
+import { initRepo } from '../support/repo-setup.js';
 
 type RepositoryModule = typeof import('../../src/repo/repository.js');
 type LocalModule = typeof import('../../src/storage/local.js');
@@ -73,8 +74,7 @@ describe('restore from a hostile repository', () => {
 
   beforeAll(async () => {
     base = await makeTemp('owb-hostile-');
-    cli = { repo: join(base, 'repo'), passwordFile: await writePassword(base, 'hostile') };
-    await runOk(['init'], cli);
+    cli = await initRepo(base, 'hostile');
 
     const { Repository } = await loadDist<RepositoryModule>('repo/repository.js');
     const { LocalBackend } = await loadDist<LocalModule>('storage/local.js');

@@ -1,7 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupTemp, describeTree, makeTemp, runCli, runOk, type CliOptions, writePassword } from '../support/cli.js';
+import { cleanupTemp, describeTree, runCli, runOk, type CliOptions } from '../support/cli.js';
+import { initRepoWithSource } from '../support/repo-setup.js';
 
 /** Every path restored under `target`, relative to the restored copy of `src` (which is ''). */
 async function restoredPaths(target: string, src: string): Promise<string[]> {
@@ -14,19 +15,21 @@ describe('restore --include', () => {
   let cli: CliOptions;
 
   beforeAll(async () => {
-    base = await makeTemp('owb-include-');
-    src = join(base, 'src');
-    await mkdir(join(src, 'a', 'keep', 'sub'), { recursive: true });
-    await mkdir(join(src, 'a', 'other'), { recursive: true });
-    await mkdir(join(src, 'b'), { recursive: true });
-    await writeFile(join(src, 'a', 'keep', 'x.txt'), 'x\n');
-    await writeFile(join(src, 'a', 'keep', 'sub', 'y.md'), 'y\n');
-    await writeFile(join(src, 'a', 'other', 'z.txt'), 'z\n');
-    await writeFile(join(src, 'a', 'top.md'), 'top\n');
-    await writeFile(join(src, 'b', 'w.txt'), 'w\n');
-    await writeFile(join(src, 'root.txt'), 'root\n');
-    cli = { repo: join(base, 'repo'), passwordFile: await writePassword(base, 'include') };
-    await runOk(['init'], cli);
+    ({ base, src, cli } = await initRepoWithSource({
+      prefix: 'owb-include-',
+      password: 'include',
+      fill: async (dir) => {
+        await mkdir(join(dir, 'a', 'keep', 'sub'), { recursive: true });
+        await mkdir(join(dir, 'a', 'other'), { recursive: true });
+        await mkdir(join(dir, 'b'), { recursive: true });
+        await writeFile(join(dir, 'a', 'keep', 'x.txt'), 'x\n');
+        await writeFile(join(dir, 'a', 'keep', 'sub', 'y.md'), 'y\n');
+        await writeFile(join(dir, 'a', 'other', 'z.txt'), 'z\n');
+        await writeFile(join(dir, 'a', 'top.md'), 'top\n');
+        await writeFile(join(dir, 'b', 'w.txt'), 'w\n');
+        await writeFile(join(dir, 'root.txt'), 'root\n');
+      },
+    }));
     await runOk(['backup', src], cli);
   });
   afterAll(cleanupTemp);

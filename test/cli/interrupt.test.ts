@@ -1,8 +1,9 @@
-import { mkdir, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupTemp, collect, makeTemp, runCli, runOk, startCli, writePassword, writeRandomFile, type CliOptions } from '../support/cli.js';
+import { cleanupTemp, collect, runCli, runOk, startCli, writeRandomFile, type CliOptions } from '../support/cli.js';
+import { initRepoWithSource } from '../support/repo-setup.js';
 
 const MiB = 1024 * 1024;
 
@@ -17,18 +18,18 @@ async function waitForEntry(dir: string, timeoutMs: number): Promise<void> {
 }
 
 describe('an interrupted backup', () => {
-  let base: string;
   let src: string;
   let cli: CliOptions;
 
   beforeAll(async () => {
-    base = await makeTemp('owb-interrupt-');
-    src = join(base, 'src');
-    await mkdir(src);
-    // Several files, so the interrupt can land between files as well as inside one.
-    for (let i = 0; i < 6; i++) await writeRandomFile(join(src, `part-${i}.bin`), 50 * MiB, `interrupt-${i}`);
-    cli = { repo: join(base, 'repo'), passwordFile: await writePassword(base, 'interrupt') };
-    await runOk(['init'], cli);
+    ({ src, cli } = await initRepoWithSource({
+      prefix: 'owb-interrupt-',
+      password: 'interrupt',
+      fill: async (dir) => {
+        // Several files, so the interrupt can land between files as well as inside one.
+        for (let i = 0; i < 6; i++) await writeRandomFile(join(dir, `part-${i}.bin`), 50 * MiB, `interrupt-${i}`);
+      },
+    }));
   });
   afterAll(cleanupTemp);
 

@@ -2,16 +2,8 @@ import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  cleanupTemp,
-  hasProgressCodes,
-  makeTemp,
-  runCli,
-  writePassword,
-  writeRandomFile,
-  type CliOptions,
-  type CliResult,
-} from '../support/cli.js';
+import { cleanupTemp, hasProgressCodes, runCli, writeRandomFile, type CliOptions, type CliResult } from '../support/cli.js';
+import { initRepoWithSource } from '../support/repo-setup.js';
 
 /** Asserts a clean --json run: exit 0, stdout is exactly one JSON document, no progress codes anywhere. */
 function expectOneJson(r: CliResult, what: string): unknown {
@@ -32,14 +24,19 @@ describe('--json output and non-TTY output', () => {
   let snapshotId: string;
 
   beforeAll(async () => {
-    base = await makeTemp('owb-json-');
-    src = join(base, 'src');
-    await mkdir(join(src, 'dir'), { recursive: true });
-    await writeFile(join(src, 'dir', 'small.txt'), 'small\n');
-    // Big enough that a progress line would be drawn if the CLI drew one without a TTY.
-    await writeRandomFile(join(src, 'big.bin'), 24 * 1024 * 1024, 'json');
-    await symlink('dir/small.txt', join(src, 'link'));
-    cli = { repo: join(base, 'repo'), passwordFile: await writePassword(base, 'json password') };
+    // The first test runs init itself.
+    ({ base, src, cli } = await initRepoWithSource({
+      prefix: 'owb-json-',
+      password: 'json password',
+      init: false,
+      fill: async (dir) => {
+        await mkdir(join(dir, 'dir'), { recursive: true });
+        await writeFile(join(dir, 'dir', 'small.txt'), 'small\n');
+        // Big enough that a progress line would be drawn if the CLI drew one without a TTY.
+        await writeRandomFile(join(dir, 'big.bin'), 24 * 1024 * 1024, 'json');
+        await symlink('dir/small.txt', join(dir, 'link'));
+      },
+    }));
   });
   afterAll(cleanupTemp);
 

@@ -2,6 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupTemp, makeTemp, runCli, runOk, writePassword, type CliOptions } from '../support/cli.js';
+import { initRepo } from '../support/repo-setup.js';
 
 interface KeyJson {
   id: string;
@@ -21,11 +22,9 @@ describe('key management', () => {
 
   beforeAll(async () => {
     base = await makeTemp('owb-key-');
-    repo = join(base, 'repo');
-    pw1 = await writePassword(base, 'first password', 'pw1');
+    ({ repo, passwordFile: pw1 } = await initRepo(base, 'first password', { passwordFile: 'pw1' }));
     pw2 = await writePassword(base, 'second password', 'pw2');
     pw3 = await writePassword(base, 'third password', 'pw3');
-    await runOk(['init'], as(pw1));
     const list = (await runOk(['--json', 'key', 'list'], as(pw1))).json as KeyJson[];
     key1 = list[0]!.id;
   });

@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupTemp, ensureBuilt, makeTemp, PROJECT_ROOT, runCli, runOk, writePassword, type CliOptions } from '../support/cli.js';
+import { cleanupTemp, ensureBuilt, PROJECT_ROOT, runCli, runOk, type CliOptions } from '../support/cli.js';
+import { initRepoWithSource } from '../support/repo-setup.js';
 
 const HOLDER = join(PROJECT_ROOT, 'test', 'support', 'hold-lock.mjs');
 
@@ -37,20 +38,18 @@ function exited(child: ChildProcess): Promise<number | null> {
 }
 
 describe('repository locks', () => {
-  let base: string;
   let src: string;
   let cli: CliOptions;
   let locks: string;
   const children: ChildProcess[] = [];
 
   beforeAll(async () => {
-    base = await makeTemp('owb-lock-');
-    src = join(base, 'src');
-    await mkdir(src);
-    await writeFile(join(src, 'file.txt'), 'locked in\n');
-    cli = { repo: join(base, 'repo'), passwordFile: await writePassword(base, 'lock password') };
+    ({ src, cli } = await initRepoWithSource({
+      prefix: 'owb-lock-',
+      password: 'lock password',
+      fill: (dir) => writeFile(join(dir, 'file.txt'), 'locked in\n'),
+    }));
     locks = join(cli.repo!, 'locks');
-    await runOk(['init'], cli);
   });
   afterEach(async () => {
     for (const c of children.splice(0)) {

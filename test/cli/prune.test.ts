@@ -1,7 +1,8 @@
 import { cp, mkdir, readdir, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupTemp, describeTree, diffTrees, makeTemp, runCli, runOk, treeBytes, writePassword, writeRandomFile } from '../support/cli.js';
+import { cleanupTemp, describeTree, diffTrees, makeTemp, runCli, runOk, treeBytes, writeRandomFile } from '../support/cli.js';
+import { initRepo } from '../support/repo-setup.js';
 
 /**
  * prune against a real repository: it frees what no snapshot needs, keeps everything the remaining
@@ -16,10 +17,8 @@ describe('prune', () => {
 
   beforeAll(async () => {
     dir = await makeTemp('owb-prune-');
-    pw = await writePassword(dir, 'prune-pw');
-    base = join(dir, 'base');
+    ({ repo: base, passwordFile: pw } = await initRepo(dir, 'prune-pw', { repo: 'base' }));
     src = join(dir, 'src');
-    await runOk(['init'], { repo: base, passwordFile: pw });
     await mkdir(src);
     // Snapshot 1: 20 files; snapshot 2: half replaced; snapshot 3: more added. Small packs are forced by
     // many distinct files so several packs become partly used.

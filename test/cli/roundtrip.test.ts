@@ -6,14 +6,13 @@ import {
   cleanupTemp,
   describeTree,
   diffTrees,
-  makeTemp,
   runOk,
   sha256File,
-  writePassword,
   writeRandomFile,
   type CliOptions,
   type EntryFacts,
 } from '../support/cli.js';
+import { backupId, initRepoWithSource } from '../support/repo-setup.js';
 
 /** Odd mtimes (seconds with microseconds). */
 const T = {
@@ -90,16 +89,18 @@ describe('backup and restore round trip', () => {
   let snapshotId: string;
 
   beforeAll(async () => {
-    base = await makeTemp('owb-roundtrip-');
-    src = join(base, 'src');
-    await mkdir(join(base, 'outside'));
-    outsideFile = join(base, 'outside', 'not-in-the-backup.txt');
-    await writeFile(outsideFile, 'outside the tree\n');
-    await utimes(outsideFile, T.a, T.a);
-    await buildTrickyTree(src, outsideFile);
-    cli = { repo: join(base, 'repo'), passwordFile: await writePassword(base, 'correct horse') };
-    await runOk(['init'], cli);
-    snapshotId = ((await runOk(['--json', 'backup', src], cli)).json as { snapshot_id: string }).snapshot_id;
+    ({ base, src, cli } = await initRepoWithSource({
+      prefix: 'owb-roundtrip-',
+      password: 'correct horse',
+      fill: async (dir, parent) => {
+        await mkdir(join(parent, 'outside'));
+        outsideFile = join(parent, 'outside', 'not-in-the-backup.txt');
+        await writeFile(outsideFile, 'outside the tree\n');
+        await utimes(outsideFile, T.a, T.a);
+        await buildTrickyTree(dir, outsideFile);
+      },
+    }));
+    snapshotId = await backupId(cli, src);
     before = await describeTree(src);
   });
   afterAll(cleanupTemp);

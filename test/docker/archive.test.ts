@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ImageNotFoundError,
   alembicHeads,
@@ -9,20 +9,11 @@ import {
   readImagePath,
   writeContainerFile,
 } from '../../src/docker/index.js';
-import { dockerCli, runStandin, standin, type Standin, type StandinContainer } from './standin.js';
+import { useStandinContainer } from '../support/standin-suite.js';
+import { dockerCli } from './standin.js';
 
 const KEY = '/app/backend/.webui_secret_key';
-let s: Standin;
-let c: StandinContainer;
-
-beforeAll(async () => {
-  s = await standin();
-  c = await runStandin(s);
-});
-
-afterAll(async () => {
-  await c?.remove();
-});
+const { s, c } = useStandinContainer();
 
 /** Reads a file inside the running container with the docker CLI and python3 (no cat in the image). */
 function catInContainer(path: string): string {

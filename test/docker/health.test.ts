@@ -1,19 +1,13 @@
 import { createServer, type Server } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { HealthTimeoutError, fetchVersion, findContainer, httpEndpointOf, waitHealthy } from '../../src/docker/index.js';
-import { freePort, runStandin, standin, type Standin, type StandinContainer } from './standin.js';
+import { useStandinContainer } from '../support/standin-suite.js';
+import { freePort } from './standin.js';
 
-let s: Standin;
-let c: StandinContainer;
+const { s, c } = useStandinContainer();
 const servers: Server[] = [];
 
-beforeAll(async () => {
-  s = await standin();
-  c = await runStandin(s);
-});
-
-afterAll(async () => {
-  await c?.remove();
+afterAll(() => {
   for (const srv of servers) srv.close();
 });
 

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ContainerNotFoundError,
   DockerUnreachableError,
@@ -10,19 +10,10 @@ import {
   findContainer,
   parseDockerHost,
 } from '../../src/docker/index.js';
-import { runStandin, standin, waitFor, type Standin, type StandinContainer } from './standin.js';
+import { useStandinContainer } from '../support/standin-suite.js';
+import { runStandin, waitFor } from './standin.js';
 
-let s: Standin;
-let c: StandinContainer;
-
-beforeAll(async () => {
-  s = await standin();
-  c = await runStandin(s, { env: { OWB_TEST_MARK: 'a=b=c', EMPTY_ONE: '' } });
-});
-
-afterAll(async () => {
-  await c?.remove();
-});
+const { s, c } = useStandinContainer({ env: { OWB_TEST_MARK: 'a=b=c', EMPTY_ONE: '' } });
 
 describe('findContainer', () => {
   it('finds a running container by name and by id, with state, image, env and mounts', async () => {

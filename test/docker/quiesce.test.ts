@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   findContainer,
   markerPath,
@@ -11,32 +11,23 @@ import {
   withQuiesced,
   type QuiesceMarker,
 } from '../../src/docker/index.js';
+import { makeTemp } from '../support/cli.js';
+import { chatsAbove } from '../support/openwebui.js';
 import { PROJECT_ROOT } from '../support/services.js';
-import { runStandin, standin, stats, waitFor, type Standin, type StandinContainer } from './standin.js';
+import { useStandin } from '../support/standin-suite.js';
+import { stats, waitFor, type StandinContainer } from './standin.js';
 
-let s: Standin;
-const containers: StandinContainer[] = [];
-const dirs: string[] = [];
+const { s, fx } = useStandin();
 const children: ChildProcess[] = [];
-
-beforeAll(async () => {
-  s = await standin();
-});
 
 afterEach(() => {
   for (const ch of children.splice(0)) if (ch.exitCode === null && ch.signalCode === null) ch.kill('SIGKILL');
 });
 
-afterAll(async () => {
-  for (const c of containers) await c.remove();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
+/** A running stand-in on a volume of its own, and an empty state folder for the markers. */
 async function fresh(): Promise<{ c: StandinContainer; stateDir: string }> {
-  const c = await runStandin(s);
-  containers.push(c);
-  const stateDir = mkdtempSync(join(tmpdir(), 'owb-state-'));
-  dirs.push(stateDir);
+  const c = await fx.standin();
+  const stateDir = await makeTemp('owb-state-');
   return { c, stateDir };
 }
 
@@ -44,15 +35,10 @@ async function state(id: string): Promise<string> {
   return (await findContainer(s.client, id)).state;
 }
 
-/** Waits until the stand-in's committed chat count exceeds `than` (it writes every ~20 ms when running). */
-async function growsBeyond(port: number, than: number): Promise<void> {
-  await waitFor(async () => ((await stats(port))?.chats ?? -1) > than, 15_000, `chat count above ${than}`);
-}
-
 describe('quiesce', () => {
   it('stop: container is exited inside the window, marker present; resume brings it back and it keeps writing', async () => {
     const { c, stateDir } = await fresh();
-    await growsBeyond(c.port, 5);
+    await chatsAbove(c.port, 5);
     const h = await quiesce(s.client, c.name, 'stop', { stateDir, timeoutS: 5 });
     expect(h.action).toBe('stopped');
     expect(await state(c.id)).toBe('exited');
@@ -71,12 +57,12 @@ describe('quiesce', () => {
     expect(h.downtimeMs).toBe(r.downtimeMs);
     await waitFor(async () => (await stats(c.port)) !== undefined, 15_000, 'stand-in back');
     const after = (await stats(c.port))!.chats;
-    await growsBeyond(c.port, after + 5);
+    await chatsAbove(c.port, after + 5);
   });
 
   it('pause: container is paused inside the window and resumes writing after unpause; resume runs once', async () => {
     const { c, stateDir } = await fresh();
-    await growsBeyond(c.port, 5);
+    await chatsAbove(c.port, 5);
     const h = await quiesce(s.client, c.id, 'pause', { stateDir });
     expect(h.action).toBe('paused');
     expect(await state(c.id)).toBe('paused');
@@ -90,7 +76,7 @@ describe('quiesce', () => {
     expect(a.downtimeMs).toBeGreaterThan(0);
     expect(a.downtimeMs).toBeLessThan(2_000);
     const before = (await stats(c.port))!.chats;
-    await growsBeyond(c.port, before + 5);
+    await chatsAbove(c.port, before + 5);
   });
 
   it('none, and a container that is not running, are left alone', async () => {

@@ -6,47 +6,14 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { ChildProcess } from 'node:child_process';
-import { standin, type Standin } from '../docker/standin.js';
-import { cleanupTemp, collect } from '../support/cli.js';
-import {
-  backupJson,
-  chatsAbove,
-  Fixtures,
-  owbWorld,
-  startedAt,
-  startIn,
-  stateOf,
-  stats,
-  waitState,
-  type OwbWorld,
-} from '../support/openwebui.js';
+import { describe, expect, it } from 'vitest';
+import { backupJson, chatsAbove, startedAt, stateOf, stats, waitState, type OwbWorld } from '../support/openwebui.js';
+import { backupInWindow, snapshotCount, useStandin } from '../support/standin-suite.js';
 
-let s: Standin;
-let fx: Fixtures;
-const children: ChildProcess[] = [];
-
-beforeAll(async () => {
-  s = await standin();
-  fx = new Fixtures(s);
-});
-
-afterEach(() => {
-  for (const ch of children.splice(0)) if (ch.exitCode === null && ch.signalCode === null) ch.kill('SIGKILL');
-});
-
-afterAll(async () => {
-  await fx?.removeAll();
-  await cleanupTemp();
-});
+const { s, worldWithStandin } = useStandin();
 
 function marker(w: OwbWorld, id: string): string {
   return join(w.stateDir, `quiesce-${id}.json`);
-}
-
-async function snapshotCount(w: OwbWorld): Promise<number> {
-  return ((await w.ok(['snapshots', '--json'])).json as unknown[]).length;
 }
 
 /** Proves the stand-in is up and committing again: its chat count grows past what it was. */
@@ -57,9 +24,7 @@ async function keepsWriting(port: number): Promise<void> {
 
 describe('always resume the container', () => {
   it('stop: after a successful backup the container was restarted and runs again', async () => {
-    const w = await owbWorld(s);
-    const c = await fx.standin();
-    await chatsAbove(c.port, 20);
+    const { w, c } = await worldWithStandin({ chats: 20 });
     const before = await startedAt(s, c.id);
     const b = backupJson(await w.ok(['backup', '--container', c.name, '--quiesce', 'stop', '--json']));
     expect(b.openwebui.quiesce.mode).toBe('stop');
@@ -70,9 +35,7 @@ describe('always resume the container', () => {
   });
 
   it('pause: after a successful backup the container is unpaused, never restarted', async () => {
-    const w = await owbWorld(s);
-    const c = await fx.standin();
-    await chatsAbove(c.port, 20);
+    const { w, c } = await worldWithStandin({ chats: 20 });
     const before = await startedAt(s, c.id);
     const b = backupJson(await w.ok(['backup', '--container', c.name, '--quiesce', 'pause', '--json']));
     expect(b.openwebui.quiesce.mode).toBe('pause');
@@ -86,9 +49,7 @@ describe('always resume the container', () => {
   });
 
   it('a failure inside the window: non-zero exit, container running and writing, no snapshot', async () => {
-    const w = await owbWorld(s);
-    const c = await fx.standin();
-    await chatsAbove(c.port, 20);
+    const { w, c } = await worldWithStandin({ chats: 20 });
     const r = await w.run(['backup', '--container', c.name], { OWB_FAULT_FAIL_IN_WINDOW: '1' });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/injected failure/);
@@ -99,13 +60,8 @@ describe('always resume the container', () => {
   });
 
   it('SIGTERM inside the window: owb exits 130/143 and the container runs again within seconds', async () => {
-    const w = await owbWorld(s);
-    const c = await fx.standin();
-    await chatsAbove(c.port, 20);
-    const child = await startIn(w, ['backup', '--container', c.name], { OWB_FAULT_HOLD_WINDOW_MS: '5000' });
-    children.push(child);
-    const done = collect(child, 60_000);
-    await waitState(s, c.id, 'exited');
+    const { w, c } = await worldWithStandin({ chats: 20 });
+    const { child, done } = await backupInWindow(s, w, c, 5000);
     const t0 = Date.now();
     child.kill('SIGTERM');
     await waitState(s, c.id, 'running', 5_000);
@@ -118,13 +74,8 @@ describe('always resume the container', () => {
   });
 
   it('SIGKILL inside the window: the container stays down until the next owb command of any kind resumes it', async () => {
-    const w = await owbWorld(s);
-    const c = await fx.standin();
-    await chatsAbove(c.port, 20);
-    const child = await startIn(w, ['backup', '--container', c.name], { OWB_FAULT_HOLD_WINDOW_MS: '5000' });
-    children.push(child);
-    const done = collect(child, 60_000);
-    await waitState(s, c.id, 'exited');
+    const { w, c } = await worldWithStandin({ chats: 20 });
+    const { child, done } = await backupInWindow(s, w, c, 5000);
     child.kill('SIGKILL');
     const r = await done;
     expect(r.signal).toBe('SIGKILL');
@@ -143,13 +94,8 @@ describe('always resume the container', () => {
   });
 
   it('the staging copy a SIGKILLed backup left behind (a plain copy of webui.db) is gone after the next backup', async () => {
-    const w = await owbWorld(s);
-    const c = await fx.standin();
-    await chatsAbove(c.port, 20);
-    const child = await startIn(w, ['backup', '--container', c.name], { OWB_FAULT_HOLD_WINDOW_MS: '5000' });
-    children.push(child);
-    const done = collect(child, 60_000);
-    await waitState(s, c.id, 'exited');
+    const { w, c } = await worldWithStandin({ chats: 20 });
+    const { child, done } = await backupInWindow(s, w, c, 5000);
     child.kill('SIGKILL');
     await done;
     const staging = join(w.stateDir, 'staging');
@@ -161,9 +107,7 @@ describe('always resume the container', () => {
   });
 
   it('a container that was already stopped stays stopped, and the backup does not call its copy a live one', async () => {
-    const w = await owbWorld(s);
-    const c = await fx.standin();
-    await chatsAbove(c.port, 20);
+    const { w, c } = await worldWithStandin({ chats: 20 });
     await s.client.api.getContainer(c.id).stop({ t: 5 });
     const r = await w.ok(['backup', '--container', c.name, '--json']);
     const b = backupJson(r);
@@ -176,13 +120,8 @@ describe('always resume the container', () => {
 
   it('markers go to $XDG_STATE_HOME/owb when it is set (also as root), so separate runs do not share them', async () => {
     // No state_dir in a config here: only XDG_STATE_HOME, as a user (or a test harness) would isolate owb.
-    const w = await owbWorld(s, { stateFromXdgOnly: true });
-    const c = await fx.standin();
-    await chatsAbove(c.port, 5);
-    const child = await startIn(w, ['backup', '--container', c.name], { OWB_FAULT_HOLD_WINDOW_MS: '2500' });
-    children.push(child);
-    const done = collect(child, 60_000);
-    await waitState(s, c.id, 'exited');
+    const { w, c } = await worldWithStandin({ chats: 5, world: { stateFromXdgOnly: true } });
+    const { done } = await backupInWindow(s, w, c, 2500);
     const inXdg = existsSync(marker(w, c.id));
     const r = await done;
     expect(r.code).toBe(0);

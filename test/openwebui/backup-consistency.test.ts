@@ -5,32 +5,11 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { standin, type Standin } from '../docker/standin.js';
-import { cleanupTemp } from '../support/cli.js';
-import {
-  backupJson,
-  chatsAbove,
-  Fixtures,
-  owbWorld,
-  secretKeyOf,
-  sqliteIntegrity,
-  webuiDbFacts,
-  type WebuiDbFacts,
-} from '../support/openwebui.js';
+import { describe, expect, it } from 'vitest';
+import { backupJson, secretKeyOf, sqliteIntegrity, webuiDbFacts, type WebuiDbFacts } from '../support/openwebui.js';
+import { useStandin } from '../support/standin-suite.js';
 
-let s: Standin;
-let fx: Fixtures;
-
-beforeAll(async () => {
-  s = await standin();
-  fx = new Fixtures(s);
-});
-
-afterAll(async () => {
-  await fx?.removeAll();
-  await cleanupTemp();
-});
+const { s, worldWithStandin } = useStandin();
 
 /**
  * What standin.py guarantees for a container that was never restarted: its loop commits "chat 1", "chat 2", …
@@ -51,9 +30,8 @@ function expectCommittedState(f: WebuiDbFacts): void {
 
 describe('Open WebUI backup while the stand-in writes', () => {
   it('stop mode: restored webui.db is one committed state matching the manifest; the manifest is complete', async () => {
-    const w = await owbWorld(s);
-    const c = await fx.standin();
-    await chatsAbove(c.port, 120); // past two upload rows, so file rows and uploads are part of the picture
+    // Past two upload rows, so file rows and uploads are part of the picture.
+    const { w, c } = await worldWithStandin({ chats: 120 });
     const key = await secretKeyOf(s, c.id);
     expect(key).toBeTruthy();
 
@@ -103,9 +81,7 @@ describe('Open WebUI backup while the stand-in writes', () => {
   });
 
   it('duration_s covers the whole backup, the capture and its window included (never below downtime_s)', async () => {
-    const w = await owbWorld(s);
-    const c = await fx.standin();
-    await chatsAbove(c.port, 20);
+    const { w, c } = await worldWithStandin({ chats: 20 });
     // Hold the window open 1.5 s, so the downtime is long next to the archiving of this small volume.
     const t0 = Date.now();
     const b = backupJson(await w.ok(['backup', '--container', c.name, '--json'], { OWB_FAULT_HOLD_WINDOW_MS: '1500' }));
@@ -116,9 +92,7 @@ describe('Open WebUI backup while the stand-in writes', () => {
   });
 
   it('quiesce none: the SQLite backup API alone still gives a committed state while writes go on', async () => {
-    const w = await owbWorld(s);
-    const c = await fx.standin({ env: { STANDIN_INTERVAL_MS: '2' } });
-    await chatsAbove(c.port, 200);
+    const { w, c } = await worldWithStandin({ chats: 200, run: { env: { STANDIN_INTERVAL_MS: '2' } } });
     const b = backupJson(await w.ok(['backup', '--container', c.name, '--quiesce', 'none', '--json']));
     expect(b.openwebui.quiesce.mode).toBe('none');
     expect(b.downtime_s).toBe(0);

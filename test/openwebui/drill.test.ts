@@ -6,23 +6,12 @@
 import { statSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { standin, type Standin } from '../docker/standin.js';
-import { cleanupTemp, flipByte, listPacks } from '../support/cli.js';
-import { backupJson, chatsAbove, Fixtures, owbWorld, volumeDir } from '../support/openwebui.js';
+import { describe, expect, it } from 'vitest';
+import { flipByte, listPacks } from '../support/cli.js';
+import { backupJson, volumeDir } from '../support/openwebui.js';
+import { useStandin } from '../support/standin-suite.js';
 
-let s: Standin;
-let fx: Fixtures;
-
-beforeAll(async () => {
-  s = await standin();
-  fx = new Fixtures(s);
-});
-
-afterAll(async () => {
-  await fx?.removeAll();
-  await cleanupTemp();
-});
+const { s, worldWithStandin } = useStandin();
 
 interface DrillJson {
   snapshot_id: string;
@@ -32,9 +21,7 @@ interface DrillJson {
 
 describe('owb drill', () => {
   it('passes on a good snapshot, fails on a missing upload, fails on a damaged pack', async () => {
-    const w = await owbWorld(s);
-    const c = await fx.standin();
-    await chatsAbove(c.port, 120);
+    const { w, c } = await worldWithStandin({ chats: 120 });
     const first = backupJson(await w.ok(['backup', '--container', c.name, '--json']));
     // The first backup's data pack is its largest (the other holds the small tree blobs).
     const firstDataPack = (await listPacks(w.repo)).sort((x, y) => statSync(y).size - statSync(x).size)[0]!;

@@ -7,13 +7,14 @@ import { spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { standin, type Standin } from '../docker/standin.js';
-import { cleanupTemp, type CliResult } from '../support/cli.js';
+import type { CliResult } from '../support/cli.js';
 import { service } from '../support/services.js';
 import { backupJson, owbWorld, uniqueName, type OwbWorld, type RestoreJson } from '../support/openwebui.js';
+import { useStandin } from '../support/standin-suite.js';
 
 let pg: Record<string, string>;
-let s: Standin;
+// Only for the world's DOCKER_HOST; no container is used here.
+const { s } = useStandin();
 const databases: string[] = [];
 
 /** Runs SQL through psql; `admin` uses the trusted local socket as the superuser, else TCP with the password. */
@@ -32,12 +33,10 @@ function psql(sql: string, opts: { db?: string; admin?: boolean } = {}): string 
 
 beforeAll(async () => {
   pg = service('postgres');
-  s = await standin(); // only for the world's DOCKER_HOST; no container is used here
 });
 
-afterAll(async () => {
+afterAll(() => {
   for (const db of databases) psql(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`, { admin: true });
-  await cleanupTemp();
 });
 
 /** A fresh database owned by the test role, with a table of three rows. */

@@ -7,14 +7,12 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { standin, type Standin } from '../docker/standin.js';
-import { cleanupTemp, sha256File } from '../support/cli.js';
+import { describe, expect, it } from 'vitest';
+import type { StandinContainer } from '../docker/standin.js';
+import { sha256File } from '../support/cli.js';
 import {
   backupJson,
   chatsAbove,
-  Fixtures,
-  owbWorld,
   secretKeyOf,
   setSecretKey,
   startedAt,
@@ -28,29 +26,13 @@ import {
   type OwbWorld,
   type RestoreJson,
 } from '../support/openwebui.js';
+import { snapshotCount, useStandin } from '../support/standin-suite.js';
 
-let s: Standin;
-let fx: Fixtures;
-
-beforeAll(async () => {
-  s = await standin();
-  fx = new Fixtures(s);
-});
-
-afterAll(async () => {
-  await fx?.removeAll();
-  await cleanupTemp();
-});
-
-async function snapshotCount(w: OwbWorld): Promise<number> {
-  return ((await w.ok(['snapshots', '--json'])).json as unknown[]).length;
-}
+const { s, fx, worldWithStandin } = useStandin();
 
 /** A running `latest` stand-in with some chats and uploads, backed up once into a fresh world. */
-async function backedUp(minChats = 120, env: Record<string, string> = {}): Promise<{ w: OwbWorld; a: Awaited<ReturnType<Fixtures['standin']>>; b: BackupJson; key: string }> {
-  const w = await owbWorld(s);
-  const a = await fx.standin({ env });
-  await chatsAbove(a.port, minChats, 30_000);
+async function backedUp(minChats = 120, env: Record<string, string> = {}): Promise<{ w: OwbWorld; a: StandinContainer; b: BackupJson; key: string }> {
+  const { w, c: a } = await worldWithStandin({ chats: minChats, chatsTimeoutMs: 30_000, run: { env } });
   const b = backupJson(await w.ok(['backup', '--container', a.name, '--json']));
   return { w, a, b, key: (await secretKeyOf(s, a.id))! };
 }
