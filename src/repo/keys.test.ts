@@ -128,9 +128,10 @@ describe('addKey and openKey', () => {
     expect(opened.keyId).toBe(realId);
     expect(sameKey(opened.master, real)).toBe(true);
     expect(seen.some((m) => sameKey(m, orphan))).toBe(true);
-    // When only the orphan is left, the password opens nothing that belongs here.
+    // When only the orphan is left, the password opens a key that cannot read the config: reported as damage
+    // (the config, or the keys, are not what they were), not as a wrong password.
     await backend.remove({ type: 'keys', name: realId });
-    await expect(openKey(backend, 'same password', (m) => m.encKey.equals(real.encKey))).rejects.toThrow(WrongPasswordError);
+    await expect(openKey(backend, 'same password', (m) => m.encKey.equals(real.encKey))).rejects.toThrow(DamagedRepoError);
   });
 });
 
@@ -152,7 +153,8 @@ describe('scrypt parameter bounds', () => {
     await backend.remove({ type: 'keys', name: sha256Hex(Buffer.from(JSON.stringify(valid, null, 2))) });
     // The planted file keeps a genuine salt and sealed key: only the parameters are out of bounds.
     const planted = await saveKeyFile(backend, { ...valid, ...change });
-    await expect(openKey(backend, 'pw')).rejects.toThrow(WrongPasswordError);
+    // The only key file cannot be read: that is damage (exit 1), not a wrong password (exit 12).
+    await expect(openKey(backend, 'pw')).rejects.toThrow(new RegExp(`no key file can be read: keys/${planted.slice(0, 8)} damaged`));
     await expect(listKeys(backend)).rejects.toThrow(DamagedRepoError);
     await expect(listKeys(backend)).rejects.toThrow(new RegExp(`key file ${planted.slice(0, 8)} has out-of-range scrypt parameters`));
   });

@@ -408,10 +408,9 @@ describe('Repository listings and removals', () => {
 });
 
 describe('Repository config damage', () => {
-  // Known bug (format spec §8 step 3 and §18): with the right password the key file opens, but openKey's
-  // `accepts` check then fails on the damaged config for every key, so open() throws WrongPasswordError (exit 12,
-  // "wrong password") and its own DamagedRepoError branch is never reached. Marked it.fails until that is fixed.
-  it.fails('reports a config that fails authentication as damage, not as a wrong password (fails today: exit 12)', async () => {
+  // Format spec §8 step 3 and §18: with the right password the key file opens, but no key that it opens decrypts
+  // the config; that is damage (exit 1), not a wrong password (it used to be exit 12).
+  it('reports a config that fails authentication as damage, not as a wrong password', async () => {
     const { spy } = await fresh();
     await tamper(spy.inner, CONFIG, (b) => {
       b[b.length - 1] = b[b.length - 1]! ^ 1;

@@ -64,12 +64,13 @@ export class Repository {
   /** Creates a repository; refuses when `config` already exists. */
   static async init(backend: Backend, password: Password, opts: InitOptions = {}): Promise<Repository> {
     if (await backend.exists(CONFIG)) throw new RepoExistsError(backend.location);
-    // A folder with keys, snapshots or data but no config is a repository that lost its config: a new one over it
-    // would hide every snapshot (its keys would not open them). Refuse, and say how to recover.
+    // A folder with snapshots or data but no config is a repository that lost its config: a new one over it would
+    // hide every snapshot (its keys would not open them). Refuse, and say how to recover. Keys alone are what an
+    // interrupted init leaves; a new init may go ahead (openKey passes over such orphan keys).
     const found: string[] = [];
-    for (const type of ['keys', 'snapshots', 'index', 'data'] as const) {
+    for (const type of ['snapshots', 'index', 'data'] as const) {
       const n = (await backend.list(type)).length;
-      if (n > 0) found.push(`${n} ${type === 'data' ? 'pack' : type === 'index' ? 'index file' : type.replace(/s$/, '')}(s)`);
+      if (n > 0) found.push(`${n} ${type === 'data' ? 'pack' : type === 'index' ? 'index file' : 'snapshot'}(s)`);
     }
     if (found.length > 0) {
       throw new RepoExistsError(
