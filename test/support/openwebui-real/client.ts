@@ -207,6 +207,30 @@ export class OpenWebuiClient {
     return this.json('DELETE', `/api/v1/knowledge/${id}/delete`);
   }
 
+  /** `GET /api/models`: the models this user may use (those of the configured OpenAI-compatible servers). */
+  async models(): Promise<{ id: string; owned_by?: string }[]> {
+    return (await this.json<{ data: { id: string; owned_by?: string }[] }>('GET', '/api/models')).data;
+  }
+
+  /**
+   * `POST /api/chat/completions` through Open WebUI to the model's server: the reply text, joined from the
+   * SSE deltas when `stream` is set.
+   */
+  async complete(model: string, messages: { role: ChatMessage['role']; content: string }[], stream = false): Promise<string> {
+    const res = await this.request('POST', '/api/chat/completions', { model, messages, stream });
+    if (!stream) {
+      return ((await res.json()) as { choices: { message: { content: string } }[] }).choices[0]?.message.content ?? '';
+    }
+    let text = '';
+    for (const line of (await res.text()).split('\n')) {
+      const data = /^data: (.*)$/.exec(line.trim())?.[1];
+      if (data === undefined || data === '[DONE]') continue;
+      const chunk = JSON.parse(data) as { choices?: { delta?: { content?: string } }[] };
+      text += chunk.choices?.[0]?.delta?.content ?? '';
+    }
+    return text;
+  }
+
   /** Sends a request and parses the JSON answer; throws {@link OpenWebuiApiError} on a non-2xx status. */
   async json<T>(method: string, path: string, body?: unknown): Promise<T> {
     return (await (await this.request(method, path, body)).json()) as T;
