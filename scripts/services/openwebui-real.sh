@@ -153,7 +153,8 @@ copy_resolved() {
 }
 
 # The start script of the image: upstream's backend/start.sh without its optional extras (Playwright,
-# bundled Ollama, CUDA, Hugging Face Spaces). The key goes next to the script, outside the data volume.
+# bundled Ollama, CUDA, Hugging Face Spaces). The key goes next to the script, outside the data volume, and
+# uvicorn replaces the shell as PID 1 (exec), so `docker stop` signals Python itself.
 write_start_sh() {
   cat >"$1" <<'SH'
 #!/usr/bin/env bash
@@ -177,7 +178,9 @@ if test "$WEBUI_SECRET_KEY $WEBUI_JWT_SECRET_KEY" = " "; then
   WEBUI_SECRET_KEY=$(cat "$KEY_FILE")
 fi
 
-WEBUI_SECRET_KEY="$WEBUI_SECRET_KEY" exec uvicorn open_webui.main:app --host "$HOST" --port "$PORT" --forwarded-allow-ips '*' --workers "${UVICORN_WORKERS:-1}"
+PYTHON_CMD=$(command -v python3 || command -v python)
+
+WEBUI_SECRET_KEY="$WEBUI_SECRET_KEY" exec "$PYTHON_CMD" -m uvicorn open_webui.main:app --host "$HOST" --port "$PORT" --forwarded-allow-ips '*' --workers "${UVICORN_WORKERS:-1}"
 SH
   chmod 755 "$1"
 }
