@@ -175,6 +175,9 @@ async function exercise(inst: ProcessOpenWebui | ContainerOpenWebui, launcher: O
   await expect(root.getKnowledge(kb.id)).rejects.toBeInstanceOf(OpenWebuiApiError);
   const left = sqlite(join(vec, 'chroma.sqlite3'), (d) => (d.prepare('SELECT name FROM collections').all() as { name: string }[]).map((r) => r.name));
   expect(left).not.toContain(kb.id);
+  // Chroma drops the collection's rows but leaves its segment folder behind: vector_db/ holds orphans that
+  // only chroma.sqlite3's segments table tells apart.
+  expect(readdirSync(segDir).length).toBeGreaterThan(0);
 
   const memory = await inst.memoryBytes();
   expect(memory).toBeGreaterThan(100 * 1024 * 1024);
