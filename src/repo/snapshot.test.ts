@@ -53,11 +53,17 @@ describe('findSnapshot', () => {
     expect(() => findSnapshot(ALL, 'AAAA1111')).toThrow(/not a snapshot id/);
     expect(() => findSnapshot(ALL, '../aaaa')).toThrow(/not a snapshot id/);
     expect(() => findSnapshot(ALL, 'a'.repeat(65))).toThrow(UsageError);
-    try {
-      findSnapshot(ALL, 'aaaa');
-    } catch (err) {
-      expect((err as UsageError).exitCode).toBe(ExitCode.Usage);
-    }
+    // Throws, and with the usage exit code (a try/catch would pass if nothing were thrown).
+    const err = (() => {
+      try {
+        findSnapshot(ALL, 'aaaa');
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as UsageError).exitCode).toBe(ExitCode.Usage);
   });
 });
 

@@ -79,7 +79,7 @@ describe('a damaged pack', () => {
       // Blob area start (a nonce), the middle, inside the sealed header near the end, and the header length field.
       for (const offset of [0, Math.floor(size / 2), size - 10, size - 1]) {
         const r = await withFlip(pack, offset, () => runCli(['check', '--read-data'], cli));
-        expect(r.code, `flip at ${offset} of ${basename(pack)} (${size} bytes) went unnoticed`).not.toBe(0);
+        expect(r.code, `flip at ${offset} of ${basename(pack)} (${size} bytes) went unnoticed`).toBe(1);
         expect(r.stderr).toContain(basename(pack).slice(0, 12));
       }
     }
@@ -96,21 +96,21 @@ describe('a damaged pack', () => {
   it('makes check --read-data fail for a byte flipped in the header area near the end of a data pack', async () => {
     const size = (await stat(dataPack)).size;
     const r = await withFlip(dataPack, size - 20, () => runCli(['check', '--read-data'], cli));
-    expect(r.code).not.toBe(0);
+    expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/damaged|header|authentication/);
   });
 
   it('makes even plain check fail when a tree pack is damaged', async () => {
     const plain = await withFlip(treePack, 100, () => runCli(['check'], cli));
-    expect(plain.code).not.toBe(0);
+    expect(plain.code).toBe(1);
     const full = await withFlip(treePack, 100, () => runCli(['check', '--read-data'], cli));
-    expect(full.code).not.toBe(0);
+    expect(full.code).toBe(1);
   });
 
   it('fails a restore loudly and leaves neither a wrong file nor a temp file behind', async () => {
     const target = join(base, 'restore-fresh');
     const r = await withFlip(dataPack, 100, () => runCli(['restore', snap2, '--target', target], cli));
-    expect(r.code).not.toBe(0);
+    expect(r.code).toBe(1);
     expect(r.stderr).toContain('victim.bin');
     const restoredSrc = join(target, src);
     expect(existsSync(join(restoredSrc, 'victim.bin'))).toBe(false);
@@ -126,7 +126,7 @@ describe('a damaged pack', () => {
     expect(await sha256File(victim)).toBe(v1Sha);
 
     const r = await withFlip(dataPack, 100, () => runCli(['restore', snap2, '--target', target, '--force'], cli));
-    expect(r.code).not.toBe(0);
+    expect(r.code).toBe(1);
     expect(r.stderr).toContain('victim.bin');
     expect(await sha256File(victim)).toBe(v1Sha);
     expect(await restoreTemps(target)).toEqual([]);

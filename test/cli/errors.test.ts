@@ -68,11 +68,11 @@ describe('errors and refusals', () => {
     const sizeBefore = await treeBytes(cli.repo!);
     const keysBefore = await readdir(join(cli.repo!, 'keys'));
     const r = await runCli(['init'], cli);
-    expect(r.code).not.toBe(0);
+    expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/already exists/);
     // Also with another password: no second key, no new config.
     const other = await writePassword(base, 'another password', 'other-password');
-    expect((await runCli(['init'], { ...cli, passwordFile: other })).code).not.toBe(0);
+    expect((await runCli(['init'], { ...cli, passwordFile: other })).code).toBe(1);
     expect(await readdir(join(cli.repo!, 'keys'))).toEqual(keysBefore);
     expect(await treeBytes(cli.repo!)).toBe(sizeBefore);
 
@@ -87,7 +87,7 @@ describe('errors and refusals', () => {
     await writeFile(join(target, 'keep', 'mine.txt'), 'do not touch\n');
     const before = await stat(join(target, 'keep', 'mine.txt'));
     const r = await runCli(['restore', 'latest', '--target', target], cli);
-    expect(r.code).not.toBe(0);
+    expect(r.code).toBe(1);
     expect(lines(r.stderr)).toHaveLength(1);
     expect(r.stderr).toMatch(/not empty/);
     expect((await readdir(target)).sort()).toEqual(['keep']);
@@ -110,7 +110,7 @@ describe('errors and refusals', () => {
     const file = join(base, 'a-file');
     await writeFile(file, 'x');
     const r = await runCli(['restore', 'latest', '--target', file, '--force'], cli);
-    expect(r.code).not.toBe(0);
+    expect(r.code).toBe(1);
     expect(await readFile(file, 'utf8')).toBe('x');
   });
 

@@ -78,7 +78,7 @@ describe('S3 + SFTP copy from one config file', () => {
     // A failing run too: a wrong secret key must produce an error that does not echo it.
     await writeFile(join(dir, 'key-secret'), 'definitely-not-the-secret-key\n');
     const bad = await runCli(['check'], { env: env() });
-    expect(bad.code).not.toBe(0);
+    expect(bad.code).toBe(1);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
     outputs.push(bad.stdout, bad.stderr);
     expect(bad.stderr).not.toContain('definitely-not-the-secret-key');

@@ -117,7 +117,7 @@ describe('Open WebUI on PostgreSQL', () => {
     const dir = await dataFolder(w);
     const wrong = `Wrong-${uniqueName('')}`;
     const r = await w.run(['backup', '--source', dir], { DATABASE_URL: url(db, wrong) });
-    expect(r.code).not.toBe(0);
+    expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/(pg_dump|psql) failed.*password authentication failed/);
     expectNoSecret([r], wrong);
     const snaps = await w.ok(['snapshots', '--json']);

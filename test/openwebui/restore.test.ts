@@ -54,7 +54,7 @@ describe('restore refuses a downgrade', () => {
     const oldDir = await volumeDir(s, old.volume);
 
     const r = await w.run(['restore', 'latest', '--container', old.name]);
-    expect(r.code).not.toBe(0);
+    expect(r.code).toBe(1);
     expect(r.stderr).toContain(s.env.STANDIN_HEAD_LATEST!);
     expect(r.stderr).toMatch(/refus/i);
     // Untouched: never stopped, no staging or aside folders, no safety snapshot, still on its own schema.

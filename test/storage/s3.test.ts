@@ -16,6 +16,7 @@ import { S3Backend } from '../../src/storage/s3.js';
 import { S3RequestError } from '../../src/storage/s3-errors.js';
 import { s3SettingsFromUrl, type S3Settings } from '../../src/storage/s3-settings.js';
 import { service } from '../support/services.js';
+import { wipeBackend } from '../support/wipe-backend.js';
 import { randomName, runBackendConformance } from './conformance.js';
 
 const rgw = service('s3');
@@ -49,10 +50,7 @@ function rawClient(): S3Client {
 async function wipe(s: S3Settings): Promise<void> {
   const be = new S3Backend(s);
   try {
-    await be.remove({ type: 'config', name: '' }).catch(() => undefined);
-    for (const type of ['keys', 'data', 'index', 'snapshots', 'locks'] as const) {
-      for (const f of await be.list(type)) await be.remove({ type, name: f.name });
-    }
+    await wipeBackend(be);
   } finally {
     await be.close();
   }
