@@ -1,5 +1,4 @@
 import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
-import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { abortReason, isAbort } from '../errors.js';
@@ -8,6 +7,8 @@ import type { Repository } from '../repo/repository.js';
 import type { Tree, TreeNode } from '../repo/tree.js';
 import { IdFilter, type BlobWorkerPool } from '../repo/worker-pool.js';
 import { ChunkRing, type Claim } from './chunk-ring.js';
+import { childPath, shown, type FsPath } from '../repo/fs-path.js';
+import { hasEscapedBytes, nameFromBytes } from '../repo/names.js';
 import { fileSource, READ_MAX, streamSource, type Source } from './input-source.js';
 
 /** Counters the archiver keeps while it runs; also the basis of progress output. */
@@ -80,6 +81,8 @@ export class Archiver {
   private busy = false;
   private lastYield = Date.now();
   private lastProgress = 0;
+  /** Format 2 stores names and link targets that are not UTF-8; format 1 cannot. */
+  private readonly rawNames: boolean;
 
   constructor(
     private readonly repo: Repository,
@@ -89,6 +92,7 @@ export class Archiver {
     validateChunkerParams(p);
     this.params = Object.freeze({ minSize: p.minSize, avgSize: p.avgSize, maxSize: p.maxSize });
     this.gear = gearTable(repo.key.chunkerSeed);
+    this.rawNames = repo.formatVersion >= 2;
     this.ring = new ChunkRing(this.params.maxSize + (opts.inFlightBytes ?? DEFAULT_IN_FLIGHT));
   }
 
@@ -107,7 +111,7 @@ export class Archiver {
    * Archives one path of any type. Reading is sequential (one open file, one ring); the returned node settles
    * once its chunks are packed, so the walk reads on while workers compress and encrypt.
    */
-  async archivePath(absPath: string, name: string, parent: TreeNode | undefined): Promise<Deferred> {
+  async archivePath(absPath: FsPath, name: string, parent: TreeNode | undefined): Promise<Deferred> {
     this.checkAbort();
     await this.maybeYield();
     let st: BigIntStats;
@@ -118,20 +122,23 @@ export class Archiver {
       return SKIPPED;
     }
     if (st.isDirectory()) {
-      if (this.opts.exclude?.(absPath, true)) return SKIPPED;
+      if (this.opts.exclude?.(shown(absPath), true)) return SKIPPED;
       return this.archiveDir(absPath, name, st, parent);
     }
-    if (this.opts.exclude?.(absPath, false)) return SKIPPED;
+    if (this.opts.exclude?.(shown(absPath), false)) return SKIPPED;
     if (st.isFile()) return this.archiveFile(absPath, name, st, parent);
     if (st.isSymbolicLink()) {
       try {
-        return settled({ ...baseNode(name, 'symlink', st), linktarget: readlinkSync(absPath) });
+        // The target as the bytes it is: a target that is not valid UTF-8 must not come back as U+FFFD.
+        const linktarget = nameFromBytes(readlinkSync(absPath, { encoding: 'buffer' }));
+        if (hasEscapedBytes(linktarget) && !this.rawNames) throw new RawNameError();
+        return settled({ ...baseNode(name, 'symlink', st), linktarget });
       } catch (err) {
         this.unreadable(absPath, err);
         return SKIPPED;
       }
     }
-    this.opts.onWarning(`skipped ${absPath}: sockets, FIFOs and devices are not backed up`);
+    this.opts.onWarning(`skipped ${shown(absPath)}: sockets, FIFOs and devices are not backed up`);
     return SKIPPED;
   }
 
@@ -167,21 +174,28 @@ export class Archiver {
     );
   }
 
-  private async archiveDir(absPath: string, name: string, st: BigIntStats, parent: TreeNode | undefined): Promise<Deferred> {
+  private async archiveDir(absPath: FsPath, name: string, st: BigIntStats, parent: TreeNode | undefined): Promise<Deferred> {
     const parentTree = parent?.type === 'dir' ? await this.loadTree(parent.subtree).catch(() => undefined) : undefined;
     const byName = new Map(parentTree?.nodes.map((n) => [n.name, n]) ?? []);
     let names: string[] = [];
     try {
-      names = readdirSync(absPath).sort();
+      // Names as the bytes they are (format 2 escapes the ones that are not UTF-8), never decoded lossily.
+      names = readdirSync(absPath, { encoding: 'buffer' }).map(nameFromBytes).sort();
     } catch (err) {
       this.unreadable(absPath, err);
     }
     const children: Deferred[] = [];
-    for (const child of names) children.push(await this.archivePath(join(absPath, child), child, byName.get(child)));
+    for (const child of names) {
+      if (hasEscapedBytes(child) && !this.rawNames) {
+        this.unreadable(childPath(absPath, child), new RawNameError());
+        continue;
+      }
+      children.push(await this.archivePath(childPath(absPath, child), child, byName.get(child)));
+    }
     return this.dirNode(name, st, children, parent);
   }
 
-  private async archiveFile(absPath: string, name: string, st: BigIntStats, parent: TreeNode | undefined): Promise<Deferred> {
+  private async archiveFile(absPath: FsPath, name: string, st: BigIntStats, parent: TreeNode | undefined): Promise<Deferred> {
     const base = baseNode(name, 'file', st);
     if (parent && unchanged(parent, base, Number(st.size)) && parent.content!.every((id) => this.repo.hasBlob(id))) {
       this.counters.filesUnmodified++;
@@ -223,7 +237,7 @@ export class Archiver {
    * is final only once maxSize bytes past the chunk start are in the ring, or the input has ended (the contract
    * of findCutPoint, so chunks are exactly those of the Chunker).
    */
-  private async chunkInput(src: Source, pending: Promise<string>[], path: string): Promise<number> {
+  private async chunkInput(src: Source, pending: Promise<string>[], path: FsPath): Promise<number> {
     if (this.busy) throw new Error('Archiver reads one input at a time');
     this.busy = true;
     try {
@@ -300,18 +314,18 @@ export class Archiver {
   }
 
   /** Counts a finished file; `unreadBytes` are those of an unchanged file that was not read (read bytes count as they are read). */
-  private fileDone(path: string, unreadBytes: number): void {
+  private fileDone(path: FsPath, unreadBytes: number): void {
     this.counters.filesDone++;
     this.counters.bytesDone += unreadBytes;
     this.lastProgress = Date.now();
-    this.opts.onProgress?.(this.counters, path);
+    this.opts.onProgress?.(this.counters, shown(path));
   }
 
-  private readProgress(path: string): void {
+  private readProgress(path: FsPath): void {
     const now = Date.now();
     if (now - this.lastProgress < (this.opts.progressIntervalMs ?? PROGRESS_EVERY_MS)) return;
     this.lastProgress = now;
-    this.opts.onProgress?.(this.counters, path);
+    this.opts.onProgress?.(this.counters, shown(path));
   }
 
   /**
@@ -319,23 +333,23 @@ export class Archiver {
    * contents. Open WebUI's databases are never read live (the capture copies them first), so for them this does not
    * arise; for plain paths it tells the user which file to distrust.
    */
-  private warnIfChanged(path: string, before: BigIntStats, bytesRead: number): void {
+  private warnIfChanged(path: FsPath, before: BigIntStats, bytesRead: number): void {
     let after: BigIntStats;
     try {
       after = lstatSync(path, { bigint: true });
     } catch {
-      this.opts.onWarning(`file changed while being read: ${path} (it is gone now)`);
+      this.opts.onWarning(`file changed while being read: ${shown(path)} (it is gone now)`);
       return;
     }
     if (BigInt(bytesRead) !== before.size || after.size !== before.size || after.mtimeNs !== before.mtimeNs || after.ctimeNs !== before.ctimeNs) {
-      this.opts.onWarning(`file changed while being read: ${path}`);
+      this.opts.onWarning(`file changed while being read: ${shown(path)}`);
     }
   }
 
-  private unreadable(path: string, err: unknown): void {
+  private unreadable(path: FsPath, err: unknown): void {
     this.counters.unreadable++;
     const code = (err as NodeJS.ErrnoException).code;
-    this.opts.onWarning(`cannot read ${path}: ${code ?? (err as Error).message}`);
+    this.opts.onWarning(`cannot read ${shown(path)}: ${code ?? (err as Error).message}`);
   }
 
   private checkAbort(): void {
@@ -394,3 +408,9 @@ function unchanged(parent: TreeNode, now: TreeNode, size: number): boolean {
   );
 }
 
+/** A name or link target that is not valid UTF-8, met while backing up into a format 1 repository. */
+export class RawNameError extends Error {
+  constructor() {
+    super('the name is not valid UTF-8, which a format 1 repository cannot store (a new repository, format 2, can)');
+  }
+}

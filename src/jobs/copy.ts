@@ -1,5 +1,7 @@
 import type { Repository } from '../repo/repository.js';
 import { listSnapshots, type SnapshotJson } from '../repo/snapshot.js';
+import { OwbError } from '../errors.js';
+import { displayName, hasEscapedBytes } from '../repo/names.js';
 import type { TreeNode } from '../repo/tree.js';
 
 /** What `copy` is asked to do. */
@@ -83,6 +85,10 @@ class BlobCopier {
     const tree = await this.src.loadTree(srcId);
     const nodes: TreeNode[] = [];
     for (const n of tree.nodes) {
+      // A format 1 reader would misread names that are not UTF-8: never copy them into such a repository.
+      if (this.dst.formatVersion < 2 && (hasEscapedBytes(n.name) || (n.linktarget !== undefined && hasEscapedBytes(n.linktarget)))) {
+        throw new OwbError(`a snapshot holds the name "${displayName(n.name)}", which is not UTF-8: the destination (format ${this.dst.formatVersion}) cannot store it; copy into a format 2 repository`);
+      }
       const copy: TreeNode = { ...n };
       if (n.type === 'dir') copy.subtree = await this.copyTree(n.subtree!, tick);
       if (n.type === 'file') {

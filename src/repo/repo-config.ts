@@ -2,8 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { DEFAULT_CHUNKER_PARAMS, type ChunkerParams } from './chunker.js';
 import { DEFAULT_ZSTD_LEVEL } from './codec.js';
 
-/** The format version this build writes and the only one it reads. */
-export const FORMAT_VERSION = 1;
+/**
+ * The format version this build writes. Version 2 stores names and link targets that are not valid UTF-8
+ * (docs/repository-format.md §22); a version 1 reader would misread them, hence the new version.
+ */
+export const FORMAT_VERSION = 2;
+
+/** The versions this build reads: every version it ever wrote. */
+export const READABLE_VERSIONS: readonly number[] = [1, 2];
 
 /** Stored form of the `config` object (sealed with the master key). */
 export interface RepoConfigJson {

@@ -12,7 +12,7 @@ import { Packer } from './packer.js';
 import { PACK_TARGET_BYTES } from './pack-format.js';
 import { encodeTree, type Tree, type TreeNode } from './tree.js';
 import { TreeLoader } from './tree-loader.js';
-import { chunkerParamsOf, FORMAT_VERSION, newRepoConfig, type RepoConfigJson } from './repo-config.js';
+import { chunkerParamsOf, newRepoConfig, READABLE_VERSIONS, type RepoConfigJson } from './repo-config.js';
 
 const CONFIG = { type: 'config', name: '' } as const;
 /** Write an index file after this many new packs, so an interrupted run keeps most of its work. */
@@ -113,9 +113,14 @@ export class Repository {
       }
     });
     if (!config) throw new DamagedRepoError('config could not be read');
-    if (config.version !== FORMAT_VERSION) throw new UnsupportedVersionError(config.version);
+    if (!READABLE_VERSIONS.includes(config.version)) throw new UnsupportedVersionError(config.version);
     validateChunkerParams(chunkerParamsOf(config));
     return new Repository(backend, master, keyId, config, new BlobCodec(master.encKey, config.compression.level));
+  }
+
+  /** The repository's format version (what it may hold: version 2 adds names that are not UTF-8). */
+  get formatVersion(): number {
+    return this.config.version;
   }
 
   /** Chunker parameters of this repository. */

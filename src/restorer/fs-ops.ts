@@ -1,4 +1,4 @@
-import { fsync, lstatSync, open, rmSync, unlinkSync } from 'node:fs';
+import { fsync, lstatSync, open, rmSync, unlinkSync, type PathLike } from 'node:fs';
 import { lstat, mkdir, rename, unlink } from 'node:fs/promises';
 import { OwbError } from '../errors.js';
 
@@ -7,7 +7,7 @@ import { OwbError } from '../errors.js';
  * Asynchronous, and mkdir first: a lookup in a directory where files are being created waits for them, and
  * creating the directory can wait for a journal commit; this thread serves the workers meanwhile.
  */
-export async function makeRealDir(path: string): Promise<void> {
+export async function makeRealDir(path: PathLike): Promise<void> {
   try {
     await mkdir(path, { mode: 0o700 });
     return;
@@ -21,7 +21,7 @@ export async function makeRealDir(path: string): Promise<void> {
 }
 
 /** With --force an existing entry may stand where a new one goes; a directory there is an error. */
-export function clearForReplace(path: string): void {
+export function clearForReplace(path: PathLike): void {
   try {
     const st = lstatSync(path);
     if (st.isDirectory()) throw new OwbError(`a directory is in the way`);
@@ -35,7 +35,7 @@ export function clearForReplace(path: string): void {
  * Moves a complete file into place. rename() replaces a file or symlink standing there (the link itself, never
  * its target) and refuses a directory, which is what clearing the way first used to do, in one call.
  */
-export async function renameInto(tmp: string, path: string): Promise<void> {
+export async function renameInto(tmp: PathLike, path: PathLike): Promise<void> {
   try {
     await rename(tmp, path);
   } catch (err) {
@@ -45,7 +45,7 @@ export async function renameInto(tmp: string, path: string): Promise<void> {
   }
 }
 
-export function unlinkQuietly(path: string): void {
+export function unlinkQuietly(path: PathLike): void {
   try {
     unlinkSync(path);
   } catch {
@@ -61,7 +61,7 @@ export function swallow(fn: () => void): void {
   }
 }
 
-export function openNew(path: string): Promise<number> {
+export function openNew(path: PathLike): Promise<number> {
   return new Promise((resolve, reject) => open(path, 'wx', 0o600, (err, fd) => (err ? reject(err) : resolve(fd))));
 }
 

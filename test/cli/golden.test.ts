@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { cp, lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { nameFromBytes, nameToBytes } from '../../src/repo/names.js';
 import { cleanupTemp, makeTemp, PROJECT_ROOT, runOk, writePassword } from '../support/cli.js';
 
 interface Entry {
@@ -48,7 +49,8 @@ describe.each(versions)('golden repository %s', (version) => {
       const base = join(target, snap.root);
       const actual: Entry[] = [];
       for (const e of snap.entries) {
-        const p = join(base, e.path);
+        // Paths as bytes: names that are not UTF-8 are stored escaped (format 2).
+        const p = Buffer.concat([Buffer.from(base), nameToBytes(e.path)]);
         const st = await lstat(p, { bigint: true });
         const type = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'file';
         const got: Entry = { path: e.path, type, mode: Number(st.mode & 0o7777n), mtime_ns: st.mtimeNs.toString() };
@@ -56,7 +58,7 @@ describe.each(versions)('golden repository %s', (version) => {
           got.size = Number(st.size);
           got.sha256 = createHash('sha256').update(await readFile(p)).digest('hex');
         }
-        if (type === 'symlink') got.linktarget = await readlink(p);
+        if (type === 'symlink') got.linktarget = nameFromBytes(await readlink(p, { encoding: 'buffer' }));
         actual.push(got);
       }
       // A symlink's own mode is not settable on Linux (chmod follows links); its recorded mode is not compared.
@@ -67,9 +69,10 @@ describe.each(versions)('golden repository %s', (version) => {
       // Nothing restored that the snapshot does not hold.
       const names = async (d: string, rel = ''): Promise<string[]> => {
         const out: string[] = [];
-        for (const n of (await readdir(d, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-          out.push(`${rel}/${n.name}`);
-          if (n.isDirectory()) out.push(...(await names(join(d, n.name), `${rel}/${n.name}`)));
+        for (const raw of await readdir(d, { encoding: 'buffer' })) {
+          const n = nameFromBytes(raw);
+          out.push(`${rel}/${n}`);
+          if ((await lstat(Buffer.concat([Buffer.from(`${d}/`), raw]))).isDirectory()) out.push(...(await names(join(d, n), `${rel}/${n}`)));
         }
         return out;
       };

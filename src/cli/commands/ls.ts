@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { listSnapshotEntries } from '../../jobs/ls.js';
 import { resolveSnapshot } from '../../repo/snapshot.js';
+import { displayName } from '../../repo/names.js';
 import type { CliContext } from '../context.js';
 import { formatBytes } from '../format.js';
 
@@ -25,7 +26,8 @@ export function registerLs(program: Command, ctx: () => CliContext): void {
         const mode = e.mode.toString(8).padStart(4, '0');
         const kind = e.type === 'dir' ? 'd' : e.type === 'symlink' ? 'l' : '-';
         const size = e.type === 'file' ? formatBytes(e.size ?? 0) : '';
-        const name = e.type === 'symlink' ? `${e.path} -> ${e.linktarget}` : e.path;
+        // Bytes that are not UTF-8 show as \xNN (the JSON keeps them as the format stores them).
+        const name = e.type === 'symlink' ? `${displayName(e.path)} -> ${displayName(e.linktarget ?? '')}` : displayName(e.path);
         c.out.info(`${kind}${mode}  ${size.padStart(11)}  ${e.mtime.slice(0, 19).replace('T', ' ')}  ${name}`);
       }
     });
