@@ -132,3 +132,8 @@ export function isNotFound(err: unknown): err is NotFoundError {
 export function isAbort(err: unknown): err is InterruptedError | LockLostError {
   return err instanceof InterruptedError || err instanceof LockLostError;
 }
+
+/** Throws the abort reason (see abortReason) when the signal has fired: a long job's safe stopping point. */
+export function stopIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw abortReason(signal);
+}

@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { DamagedRepoError, isNotFound, UsageError } from '../errors.js';
+import { DamagedRepoError, isNotFound, stopIfAborted, UsageError } from '../errors.js';
 import { sha256Hex } from '../repo/crypto.js';
 import type { IndexFileJson } from '../repo/index-file.js';
 import { parsePackHeader } from '../repo/pack-format.js';
@@ -7,6 +7,7 @@ import type { Repository } from '../repo/repository.js';
 import { listSnapshots } from '../repo/snapshot.js';
 import { unsafeNameReason } from '../repo/tree.js';
 import { BlobWorkerPool } from '../repo/worker-pool.js';
+import { instrumentationPoint } from '../util/instrument.js';
 
 /** What `check` is asked to do. */
 export interface CheckOptions {
@@ -15,6 +16,8 @@ export interface CheckOptions {
   /** Read only a subset of packs: `n%` (random), or `k/n` (the k-th of n fixed groups, so n runs cover all). */
   readDataSubset?: string;
   onProgress?: (p: { step: string; done: number; total: number }) => void;
+  /** Aborted on SIGINT/SIGTERM: check stops at the next tree or pack (it writes nothing, so any point is safe). */
+  signal?: AbortSignal;
 }
 
 /** Findings: errors mean damage; warnings are harmless leftovers (e.g. of an interrupted run). */
@@ -61,6 +64,7 @@ export async function runCheck(repo: Repository, opts: CheckOptions = {}): Promi
     if (!indexed.has(id)) res.warnings.push(`pack ${id.slice(0, 12)} is not referenced by any index (left by an interrupted run; harmless)`);
   }
 
+  await instrumentationPoint('check.walk');
   const snapshots = await listSnapshots(repo, (id, e) => err(`snapshot ${id.slice(0, 8)}: ${e.message}`));
   res.snapshots = snapshots.length;
   const seenTrees = new Set<string>();
@@ -68,6 +72,7 @@ export async function runCheck(repo: Repository, opts: CheckOptions = {}): Promi
     const stack = [{ id: snap.tree, path: `snapshot ${snap.id.slice(0, 8)}:/` }];
     while (stack.length > 0) {
       const { id, path } = stack.pop()!;
+      stopIfAborted(opts.signal);
       if (seenTrees.has(id)) continue;
       seenTrees.add(id);
       let tree;
@@ -89,12 +94,12 @@ export async function runCheck(repo: Repository, opts: CheckOptions = {}): Promi
     }
   }
 
-  if (opts.readData) await readAllPacks(repo, [...stored.keys()], stored, res);
-  else if (opts.readDataSubset) await readAllPacks(repo, selectSubset([...stored.keys()], opts.readDataSubset), stored, res);
+  if (opts.readData) await readAllPacks(repo, [...stored.keys()], stored, res, opts.signal);
+  else if (opts.readDataSubset) await readAllPacks(repo, selectSubset([...stored.keys()], opts.readDataSubset), stored, res, opts.signal);
   return res;
 }
 
-async function readAllPacks(repo: Repository, packIds: string[], stored: Map<string, number>, res: CheckResult): Promise<void> {
+async function readAllPacks(repo: Repository, packIds: string[], stored: Map<string, number>, res: CheckResult, signal?: AbortSignal): Promise<void> {
   const indexedByPack = new Map<string, string[]>();
   for (const [blob, loc] of repo.index.entries()) {
     const list = indexedByPack.get(loc.packId);
@@ -104,6 +109,7 @@ async function readAllPacks(repo: Repository, packIds: string[], stored: Map<str
   const pool = new BlobWorkerPool(repo.key, repo.config.compression.level);
   try {
     for (const id of packIds) {
+      stopIfAborted(signal);
       const where = `pack ${id.slice(0, 12)}`;
       let bytes: Buffer;
       try {

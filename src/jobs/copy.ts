@@ -1,14 +1,17 @@
 import type { Repository } from '../repo/repository.js';
 import { listSnapshots, type SnapshotJson } from '../repo/snapshot.js';
-import { OwbError } from '../errors.js';
+import { OwbError, stopIfAborted } from '../errors.js';
 import { displayName, hasEscapedBytes } from '../repo/names.js';
 import type { TreeNode } from '../repo/tree.js';
+import { instrumentationPoint } from '../util/instrument.js';
 
 /** What `copy` is asked to do. */
 export interface CopyOptions {
   /** Snapshot ids (or unique prefixes) to copy; empty means all. */
   snapshots?: string[];
   onProgress?: (p: { snapshot: string; blobsCopied: number; bytesCopied: number }) => void;
+  /** Aborted on SIGINT/SIGTERM: copy stops between blobs; what it uploaded is reused by the next copy. */
+  signal?: AbortSignal;
 }
 
 /** What a copy did. */
@@ -41,14 +44,16 @@ export async function runCopy(src: Repository, dst: Repository, opts: CopyOption
   const sameIds = src.key.idKey.equals(dst.key.idKey);
   const copier = new BlobCopier(src, dst, sameIds);
   const res: CopyResult = { copied: [], skipped: [], blobsCopied: 0, bytesCopied: 0 };
+  await instrumentationPoint('copy.snapshots');
   for (const snap of wanted) {
     if (present.has(snap.id)) {
       res.skipped.push(snap.id);
       continue;
     }
-    const tree = await copier.copyTree(snap.tree, () =>
-      opts.onProgress?.({ snapshot: snap.id, blobsCopied: copier.blobs, bytesCopied: copier.bytes }),
-    );
+    const tree = await copier.copyTree(snap.tree, () => {
+      stopIfAborted(opts.signal);
+      opts.onProgress?.({ snapshot: snap.id, blobsCopied: copier.blobs, bytesCopied: copier.bytes });
+    });
     await dst.flush();
     const { id: _id, ...body } = snap;
     const json: SnapshotJson = { ...body, tree, original: snap.original ?? snap.id };

@@ -1,4 +1,4 @@
-import { isNotFound, OwbError, UsageError } from '../errors.js';
+import { isNotFound, OwbError, stopIfAborted, UsageError } from '../errors.js';
 import type { Repository } from '../repo/repository.js';
 import { findSnapshot, listSnapshots, type Snapshot } from '../repo/snapshot.js';
 import { runPrune, type PruneOptions, type PruneResult } from './prune.js';
@@ -142,6 +142,7 @@ export interface ForgetAndPruneResult {
  */
 export async function runForgetAndPrune(repo: Repository, opts: ForgetOptions, prune: PruneOptions | false): Promise<ForgetAndPruneResult> {
   const report = await runForget(repo, opts);
+  if (prune !== false) stopIfAborted(prune.signal);
   if (prune === false || report.dryRun || report.removed.length === 0) return { report };
   return { report, pruned: await runPrune(repo, prune) };
 }

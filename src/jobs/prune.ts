@@ -1,9 +1,10 @@
-import { DamagedRepoError, OwbError } from '../errors.js';
+import { DamagedRepoError, OwbError, stopIfAborted } from '../errors.js';
 import { indexFileFor } from '../repo/index-file.js';
 import type { BlobLocation } from '../repo/index-file.js';
 import type { PackedBlob } from '../repo/pack-format.js';
 import type { Repository } from '../repo/repository.js';
 import { collectUsedBlobs } from '../repo/used-blobs.js';
+import { instrumentationPoint } from '../util/instrument.js';
 
 /** What `prune` is asked to do. */
 export interface PruneOptions {
@@ -11,6 +12,11 @@ export interface PruneOptions {
   maxUnusedFraction?: number;
   dryRun?: boolean;
   onProgress?: (step: string) => void;
+  /**
+   * Aborted on SIGINT/SIGTERM. Prune stops at its next safe point: every step is crash-safe (DESIGN §3), so
+   * stopping between two writes leaves what a kill there would, which check passes and the next prune completes.
+   */
+  signal?: AbortSignal;
 }
 
 /** What prune did (or would do). */
@@ -46,7 +52,11 @@ interface PackPlan {
  */
 export async function runPrune(repo: Repository, opts: PruneOptions = {}): Promise<PruneResult> {
   const threshold = opts.maxUnusedFraction ?? 0.05;
-  const step = opts.onProgress ?? (() => undefined);
+  const progress = opts.onProgress ?? (() => undefined);
+  const step = (s: string): void => {
+    stopIfAborted(opts.signal);
+    progress(s);
+  };
   step('loading index');
   const oldIndexFiles = await repo.listIndexFiles();
   await repo.loadIndex();
@@ -90,10 +100,12 @@ export async function runPrune(repo: Repository, opts: PruneOptions = {}): Promi
   res.bytesFreed = [...drop, ...repack.map((p) => p.id)].reduce((a, id) => a + (stored.get(id) ?? 0), 0);
   if (opts.dryRun || (drop.length === 0 && repack.length === 0)) return res;
 
+  await instrumentationPoint('prune.rewrite');
   // 1. Repack: copy the still-needed sealed blobs into new packs (verified on the way).
   step(`repacking ${repack.length} packs`);
   for (const plan of repack) {
     for (const b of plan.blobs) {
+      stopIfAborted(opts.signal);
       if (!isOwnUse(repo, used, plan.id, b)) continue;
       const sealed = await repo.loadSealedBlob(b.id);
       await repo.repackSealedBlob(b.type, b.id, sealed, b.rawLength);
@@ -122,6 +134,7 @@ export async function runPrune(repo: Repository, opts: PruneOptions = {}): Promi
   res.indexFilesReplaced = oldIndexFiles.length;
   step(`deleting ${drop.length + repack.length} packs`);
   for (const id of [...repack.map((p) => p.id), ...drop]) {
+    stopIfAborted(opts.signal);
     await repo.removePack(id).catch((err: unknown) => {
       throw new OwbError(`could not delete pack ${id.slice(0, 12)} (run prune again): ${(err as Error).message}`);
     });

@@ -4,6 +4,7 @@ import type { Repository } from '../repo/repository.js';
 import type { Snapshot } from '../repo/snapshot.js';
 import { BlobWorkerPool } from '../repo/worker-pool.js';
 import { Restorer } from '../restorer/restorer.js';
+import { instrumentationPoint } from '../util/instrument.js';
 
 
 /** What a restore run is asked to do. */
@@ -54,6 +55,7 @@ export async function runRestore(repo: Repository, snap: Snapshot, opts: Restore
   const pool = new BlobWorkerPool(repo.key, repo.config.compression.level);
   const r = new Restorer(repo, pool, opts);
   try {
+    await instrumentationPoint('restore.files');
     await r.restoreTree(snap.tree, opts.target, '', !opts.include?.length, async () => undefined);
     await r.finish();
   } finally {

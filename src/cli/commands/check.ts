@@ -18,7 +18,7 @@ export function registerCheck(program: Command, ctx: () => CliContext): void {
         (log) =>
           c.withRepo('shared', async (repo) => {
             const done = log.step(flags.readData ? 'check --read-data' : 'check');
-            const r = await runCheck(repo, { readData: !!flags.readData, ...(flags.readDataSubset ? { readDataSubset: flags.readDataSubset } : {}) });
+            const r = await runCheck(repo, { readData: !!flags.readData, signal: c.abort.signal, ...(flags.readDataSubset ? { readDataSubset: flags.readDataSubset } : {}) });
             lastResult = r;
             done(r.errors.length === 0 ? 'no errors' : { ok: false, detail: `${r.errors.length} error(s): ${r.errors[0]}` });
             if (r.errors.length > 0) throw new OwbError(`check found ${r.errors.length} error(s): ${r.errors[0]}`);

@@ -37,7 +37,7 @@ export function registerCopy(program: Command, ctx: () => CliContext): void {
           c.withRepoAt(
             dst,
             'shared',
-            (to) => runCopy(from, to, { snapshots: ids, onProgress: (p) => c.out.progress(`copying ${p.snapshot.slice(0, 8)}: ${p.blobsCopied} blobs, ${formatBytes(p.bytesCopied)}`) }),
+            (to) => runCopy(from, to, { snapshots: ids, signal: c.abort.signal, onProgress: (p) => c.out.progress(`copying ${p.snapshot.slice(0, 8)}: ${p.blobsCopied} blobs, ${formatBytes(p.bytesCopied)}`) }),
             flags.toPasswordFile,
           ),
         flags.fromPasswordFile,

@@ -87,7 +87,7 @@ export function registerForget(program: Command, ctx: () => CliContext): void {
                 filter: { hosts: flags.host, tags: flags.tag, paths: flags.path },
                 dryRun: !!flags.dryRun,
               },
-              flags.prune ? {} : false,
+              flags.prune ? { signal: c.abort.signal } : false,
             ),
           ),
         (r) => ({

@@ -20,6 +20,7 @@ export function registerPrune(program: Command, ctx: () => CliContext): void {
         (log) =>
           c.withRepo(flags.dryRun ? 'shared' : 'exclusive', (repo) =>
             runPrune(repo, {
+              signal: c.abort.signal,
               maxUnusedFraction: pct / 100,
               dryRun: !!flags.dryRun,
               onProgress: (s) => {
