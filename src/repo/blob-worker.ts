@@ -40,6 +40,20 @@ function decodeChecked(id: string, sealed: Uint8Array, transient: boolean): Buff
   return plain;
 }
 
+/** Zeros to compare plaintext against, a slice at a time (memcmp speed). */
+const ZEROS = Buffer.alloc(1024 * 1024);
+/** All-zero blobs at least this long are left as holes: smaller ones would not free a filesystem block. */
+const HOLE_MIN = 4096;
+
+/** True when every byte of `buf` is zero. */
+function allZero(buf: Buffer): boolean {
+  for (let i = 0; i < buf.length; i += ZEROS.length) {
+    const n = Math.min(ZEROS.length, buf.length - i);
+    if (Buffer.compare(buf.subarray(i, i + n), ZEROS.subarray(0, n)) !== 0) return false;
+  }
+  return true;
+}
+
 function writeAll(fd: number, buf: Buffer, position: number): void {
   let done = 0;
   while (done < buf.length) done += writeSync(fd, buf, done, buf.length - done, position + done);
@@ -53,6 +67,9 @@ function writeBlobs(buffer: Buffer, blobs: WriteBlob[]): ({ error: string; damag
       if (plain.length !== b.rawLength) {
         throw new DamagedRepoError(`blob ${b.id.slice(0, 12)} has ${plain.length} bytes, the index says ${b.rawLength} (damaged)`);
       }
+      // Restores write into new, empty files, whose unwritten ranges read as zeros: an all-zero chunk is left as a
+      // hole, so a sparse file (a VM image, a preallocated database) restores sparse. The restorer sets the size.
+      if (plain.length >= HOLE_MIN && allZero(plain)) return undefined;
       for (const t of b.targets) writeAll(t.fd, plain, t.position);
       return undefined;
     } catch (err) {

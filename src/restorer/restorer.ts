@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, closeSync, fchmodSync, fchownSync, fstatSync, futimesSync, lchownSync, lutimesSync, symlinkSync, utimesSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, fchmodSync, fchownSync, fstatSync, ftruncateSync, futimesSync, lchownSync, lutimesSync, symlinkSync, utimesSync } from 'node:fs';
 import { childPath, shown, type FsPath } from '../repo/fs-path.js';
 import { displayName, nameToBytes } from '../repo/names.js';
 import { Minimatch } from 'minimatch';
@@ -170,6 +170,8 @@ export class Restorer {
       }
       if (size !== node.size) throw new OwbError(`restored size ${size} differs from recorded size ${String(node.size)}`);
       await this.feeder.fetch(reqs);
+      // Zero chunks were left as holes (blob-worker.ts); trailing ones still count towards the size.
+      ftruncateSync(fd, size);
       this.applyMeta(fd, node);
       await fsyncFd(fd);
       this.result.bytesRestored += size;

@@ -191,3 +191,38 @@ describe('objects that are not what they claim', () => {
     expect(r.stderr).toMatch(/no repository at .*not-a-folder/);
   });
 });
+
+describe('sparse files', () => {
+  it('a sparse 1 GiB file restores sparse, with the same bytes', async () => {
+    const dir = await makeTemp('owb-rel-sparse-');
+    const { mkdir, open, stat } = await import('node:fs/promises');
+    const src = join(dir, 'src');
+    await mkdir(src);
+    const file = join(src, 'disk.img');
+    const fh = await open(file, 'w');
+    await fh.write('head');
+    await fh.write('middle', 512 * 1024 * 1024);
+    await fh.truncate(1024 * 1024 * 1024);
+    await fh.close();
+    const cli = { repo: join(dir, 'repo'), passwordFile: await writePassword(dir, 'pw') };
+    await runOk(['init'], cli);
+    await runOk(['backup', src], cli);
+    const target = join(dir, 'restored');
+    await runOk(['restore', 'latest', '--target', target], cli);
+    const restored = join(target, file);
+    const st = await stat(restored);
+    expect(st.size).toBe(1024 * 1024 * 1024);
+    // Allocated blocks (512 B each): a dense copy would need 2 Mi of them.
+    expect(st.blocks * 512).toBeLessThan(64 * 1024 * 1024);
+    const rh = await open(restored, 'r');
+    try {
+      const b = Buffer.alloc(6);
+      await rh.read(b, 0, 4, 0);
+      expect(b.subarray(0, 4).toString()).toBe('head');
+      await rh.read(b, 0, 6, 512 * 1024 * 1024);
+      expect(b.toString()).toBe('middle');
+    } finally {
+      await rh.close();
+    }
+  }, 300_000);
+});
