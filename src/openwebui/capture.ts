@@ -2,10 +2,10 @@ import { chmod, copyFile, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'n
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fetchVersion, readContainerFile, withQuiesced, type DockerClient, type QuiesceMode } from '../docker/index.js';
-import { databaseEngine, vectorStoreCaptured, type Deployment } from './deployment.js';
+import { databaseEngine, refuseEncryptedSqlite, vectorDbOf, vectorStoreCaptured, type Deployment } from './deployment.js';
 import { SECRET_KEY_PATH_IN_IMAGE } from './locate.js';
 import { inspectSqlite, missingUploads, type DatabaseFacts, type OpenWebuiManifest } from './manifest.js';
-import { inspectPostgres, parsePgUrl, pgDumpStream } from './postgres.js';
+import { inspectPostgres, pgConnectionOf, pgDumpStream } from './postgres.js';
 import { backupSqlite, sqliteFingerprint } from './sqlite-copy.js';
 import { copyTreePass, type CopyState } from './tree-copy.js';
 import { instrumentationPoint } from '../util/instrument.js';
@@ -53,6 +53,7 @@ const SQLITE_SIDE = /^(webui\.db|vector_db\/chroma\.sqlite3)(-wal|-shm|-journal)
  * rest are read live afterwards, by the archiver.
  */
 export async function captureDeployment(dep: Deployment, opts: CaptureOptions): Promise<Capture> {
+  refuseEncryptedSqlite(dep.env);
   await mkdir(opts.stagingRoot, { recursive: true, mode: 0o700 });
   await removeDeadStaging(opts.stagingRoot);
   const staging = await mkdtemp(join(opts.stagingRoot, `capture-${process.pid}-`));
@@ -132,7 +133,7 @@ async function capture(dep: Deployment, opts: CaptureOptions, staging: string, c
   if (facts && facts.integrityCheck !== 'ok') warn(`webui.db integrity_check: ${facts.integrityCheck.slice(0, 200)}`);
   const missing = facts ? await missingUploads(facts.filePaths, dep.appDataDir, dep.dataDir) : [];
   if (missing.length > 0) warn(`${missing.length} upload(s) referenced by the database are missing from the data folder`);
-  if (!vectorStoreCaptured(dep.env)) warn(`VECTOR_DB=${dep.env.VECTOR_DB}: an external vector store is not captured; back it up separately`);
+  if (!vectorStoreCaptured(dep.env)) warn(`VECTOR_DB=${vectorDbOf(dep.env)}: an external vector store is not captured; back it up separately`);
 
   const items: CapturedItem[] = [{ target: SNAPSHOT_DATA, metaFrom: dep.dataDir }];
   if (hasWebuiDb) items.push({ target: `${SNAPSHOT_DATA}/webui.db`, source: join(staging, 'webui.db') });
@@ -146,7 +147,7 @@ async function capture(dep: Deployment, opts: CaptureOptions, staging: string, c
 
   let pgFacts: Awaited<ReturnType<typeof inspectPostgres>> | undefined;
   if (engine === 'postgresql') {
-    const conn = parsePgUrl(dep.env.DATABASE_URL!);
+    const conn = pgConnectionOf(dep.env);
     pgFacts = await inspectPostgres(conn);
     items.push({ target: SNAPSHOT_PG_DUMP, stream: () => pgDumpStream(conn) });
   }
@@ -157,7 +158,7 @@ async function capture(dep: Deployment, opts: CaptureOptions, staging: string, c
     ...(version ? { version } : {}),
     ...((facts ?? pgFacts)?.alembicRevision ? { alembic_revision: (facts ?? pgFacts)!.alembicRevision! } : {}),
     database: { engine, captured_as: engine === 'postgresql' ? 'pg_dump' : hasWebuiDb ? 'sqlite-backup' : 'none' },
-    vector_db: { type: (dep.env.VECTOR_DB ?? 'chroma').toLowerCase(), captured: vectorStoreCaptured(dep.env) },
+    vector_db: { type: vectorDbOf(dep.env), captured: vectorStoreCaptured(dep.env) },
     storage_provider: (dep.env.STORAGE_PROVIDER ?? 'local').toLowerCase(),
     table_rows: facts?.tableRows ?? pgFacts?.tableRows ?? {},
     integrity_check: facts?.integrityCheck ?? (engine === 'postgresql' ? 'not applicable (PostgreSQL)' : 'no database'),
@@ -194,8 +195,20 @@ async function captureSecret(
     await copyFile(dep.secretKeyFile, dest);
     return { captured: true, source: 'file' };
   }
-  warn('the secret key was not found (neither WEBUI_SECRET_KEY nor .webui_secret_key): users will be logged out after a restore');
+  warn(secretKeyMissing(dep));
   return { captured: false, source: 'none' };
+}
+
+/** The warning for a key that was not found: where Open WebUI puts it, where owb looked, how to pass it. */
+function secretKeyMissing(dep: Deployment): string {
+  const base = 'the secret key was not found (WEBUI_SECRET_KEY is unset';
+  const after = 'users will be logged out after a restore';
+  if (dep.container) return `${base} and ${SECRET_KEY_PATH_IN_IMAGE} is not in container ${dep.container.name}): ${after}`;
+  const looked = (dep.secretKeyCandidates ?? (dep.secretKeyFile ? [dep.secretKeyFile] : [])).join(', ');
+  return (
+    `${base}; no .webui_secret_key in ${looked || 'any known place'}): \`open-webui serve\` writes it into the directory it was started from; ` +
+    `pass that file with --secret-key-file FILE (config: source.secret_key_file), or ${after}`
+  );
 }
 
 async function fetchVersionAt(baseUrl: string): Promise<string | undefined> {
