@@ -57,11 +57,16 @@ export async function inspectSqlite(dbPath: string): Promise<DatabaseFacts> {
 }
 
 /**
- * Maps an application path (`/app/backend/data/uploads/x`) to the host data directory. Paths outside the
+ * Maps an application path (`/app/backend/data/uploads/x`, or relative for a relative DATA_DIR) to the host data directory. Paths outside the
  * application's data directory (other storage providers, odd installs) map to undefined.
  */
 export function hostPathOf(appPath: string, appDataDir: string, hostDataDir: string): string | undefined {
-  const prefix = appDataDir.replace(/\/+$/, '');
+  let prefix = appDataDir.replace(/\/+$/, '');
+  if (!prefix.startsWith('/')) {
+    // A relative DATA_DIR (pip install): `data/uploads/x` and `./data/uploads/x` are the same file.
+    prefix = prefix.replace(/^(\.\/)+/, '');
+    appPath = appPath.replace(/^(\.\/)+/, '');
+  }
   if (appPath !== prefix && !appPath.startsWith(`${prefix}/`)) return undefined;
   return join(hostDataDir, appPath.slice(prefix.length));
 }
