@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OwbError, UsageError } from '../errors.js';
-import { quiesce, readImageMigrations, waitHealthy, writeContainerFile, type QuiesceHandle } from '../docker/index.js';
+import { DEFAULT_HEALTH_TIMEOUT_MS, quiesce, readImageMigrations, waitHealthy, writeContainerFile, type QuiesceHandle } from '../docker/index.js';
 import { SNAPSHOT_PG_DUMP } from '../openwebui/capture.js';
 import { databaseEngine } from '../openwebui/deployment.js';
 import { SECRET_KEY_PATH_IN_IMAGE } from '../openwebui/locate.js';
@@ -30,6 +30,7 @@ export interface OpenWebuiRestoreOptions {
   force?: boolean;
   /** Take a snapshot of the current data first (default true). */
   safetySnapshot?: boolean;
+  /** How long to wait for /health after the start, in ms (default 300 s: Open WebUI takes up to a minute). */
   healthTimeoutMs?: number;
   signal?: AbortSignal;
   onWarning?: (message: string) => void;
@@ -152,7 +153,7 @@ export async function runOpenWebuiRestore(repo: Repository, snap: Snapshot, opts
     if (dep.container && docker && dep.baseUrl) {
       step('waiting for /health');
       const u = new URL(dep.baseUrl);
-      await waitHealthy({ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 80) }, { timeoutMs: opts.healthTimeoutMs ?? 120_000 });
+      await waitHealthy({ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 80) }, { timeoutMs: opts.healthTimeoutMs ?? DEFAULT_HEALTH_TIMEOUT_MS });
       result.healthy = true;
     }
     await rm(aside, { recursive: true, force: true });

@@ -28,7 +28,7 @@ export function registerBackup(program: Command, ctx: () => CliContext): void {
     .option('--container <name>', 'Open WebUI container (Docker); its data volume, secret key and settings are found from it')
     .option('--source <dir>', 'Open WebUI data folder (pip install or bind mount)')
     .option('--quiesce <mode>', 'how to hold writes while copying the vector store: stop (default), pause or none')
-    .option('--stop-timeout <s>', 'seconds a stopping container gets before it is killed (default 10)')
+    .option('--stop-timeout <s>', 'seconds a stopping container gets before it is killed (default 30)')
     .option('--include-cache', 'also back up cache/ (re-downloadable models; left out by default)')
     .option('--secret-key-file <file>', 'with --source: where .webui_secret_key is (default: next to the data folder)')
     .option('--staging-dir <dir>', 'private folder for the consistent copy (default: in the state folder)')
