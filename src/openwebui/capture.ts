@@ -1,7 +1,7 @@
 import { chmod, copyFile, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { fetchVersion, readContainerFile, withQuiesced, type DockerClient, type QuiesceMode } from '../docker/index.js';
+import { DEFAULT_HEALTH_TIMEOUT_MS, fetchVersion, readContainerFile, waitHealthy, withQuiesced, type DockerClient, type HttpEndpoint, type QuiesceMode } from '../docker/index.js';
 import { databaseEngine, refuseEncryptedSqlite, vectorDbOf, vectorStoreCaptured, type Deployment } from './deployment.js';
 import { SECRET_KEY_PATH_IN_IMAGE } from './locate.js';
 import { inspectSqlite, missingUploads, type DatabaseFacts, type OpenWebuiManifest } from './manifest.js';
@@ -35,12 +35,21 @@ export interface CaptureOptions {
   docker?: DockerClient;
   onWarning?: (message: string) => void;
   onEvent?: (kind: 'container_down' | 'container_up', detail: Record<string, unknown>) => void;
+  /** After a `stop` window, how long to wait for /health to answer again, in ms (default 300 s). */
+  healthTimeoutMs?: number;
+  /** Stops the background wait for /health. */
+  signal?: AbortSignal;
 }
 
 /** A consistent capture, staged and ready to archive. Call cleanup() when the snapshot is written. */
 export interface Capture {
   items: CapturedItem[];
   manifest: OpenWebuiManifest;
+  /**
+   * The manifest once the deployment answers /health again after a `stop` window (waited for in the
+   * background, bounded by healthTimeoutMs), with `quiesce.unavailable_s` filled in. Call it after archiving.
+   */
+  finish(): Promise<OpenWebuiManifest>;
   cleanup(): Promise<void>;
 }
 
@@ -106,6 +115,11 @@ async function capture(dep: Deployment, opts: CaptureOptions, staging: string, c
   let mode: QuiesceMode = opts.quiesce;
   let downtimeMs = 0;
   let quiesced = false;
+  // A restarted Open WebUI needs 16-60 s before it serves again: measured in the background, only when
+  // /health answered before the stop (else there is nothing to wait for, and no point waiting).
+  const endpoint = dep.baseUrl ? endpointOf(dep.baseUrl) : undefined;
+  const watchHealth = mode === 'stop' && !!dep.container?.running && !!endpoint && (await answers(endpoint));
+  let healthAfterResume: Promise<number | null> | undefined;
   if (dep.container && opts.docker && mode !== 'none') {
     const docker = opts.docker;
     const containerName = dep.container.name;
@@ -115,6 +129,9 @@ async function capture(dep: Deployment, opts: CaptureOptions, staging: string, c
       // Resume as soon as the staging copy is complete, before any chunking or upload.
       await h.resume();
       opts.onEvent?.('container_up', { container: containerName });
+      if (watchHealth && h.action === 'stopped') {
+        healthAfterResume = waitHealthy(endpoint!, { timeoutMs: opts.healthTimeoutMs ?? DEFAULT_HEALTH_TIMEOUT_MS, ...(opts.signal ? { signal: opts.signal } : {}) }).catch(() => null);
+      }
     });
     downtimeMs = res.downtimeMs;
     // A container that was not running needed no window: nothing could write.
@@ -165,12 +182,26 @@ async function capture(dep: Deployment, opts: CaptureOptions, staging: string, c
     foreign_key_violations: facts?.foreignKeyViolations ?? 0,
     uploads: { referenced: facts?.filePaths.length ?? 0, missing },
     secret_key: secret,
-    quiesce: { mode, downtime_s: downtimeMs / 1000, ...(dep.container ? { container: dep.container.name } : {}) },
+    quiesce: {
+      mode,
+      downtime_s: downtimeMs / 1000,
+      // pause and none restart nothing: the application is unavailable exactly while frozen.
+      unavailable_s: mode === 'stop' ? null : downtimeMs / 1000,
+      ...(dep.container ? { container: dep.container.name } : {}),
+    },
     app_data_dir: dep.appDataDir,
     ...(dep.container ? { image: dep.container.image } : {}),
     warnings,
   };
-  return { items, manifest, cleanup };
+  const finish = async (): Promise<OpenWebuiManifest> => {
+    if (healthAfterResume) {
+      const waited = await healthAfterResume;
+      manifest.quiesce.unavailable_s = waited === null ? null : (downtimeMs + waited) / 1000;
+      if (waited === null) warn(`${dep.container!.name} did not answer /health within ${((opts.healthTimeoutMs ?? DEFAULT_HEALTH_TIMEOUT_MS) / 1000).toFixed(0)} s after the restart`);
+    }
+    return manifest;
+  };
+  return { items, manifest, finish, cleanup };
 }
 
 async function captureSecret(
@@ -211,9 +242,20 @@ function secretKeyMissing(dep: Deployment): string {
   );
 }
 
-async function fetchVersionAt(baseUrl: string): Promise<string | undefined> {
+function endpointOf(baseUrl: string): HttpEndpoint {
   const u = new URL(baseUrl);
-  return fetchVersion({ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 80) }).catch(() => undefined);
+  return { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 80) };
+}
+
+async function answers(endpoint: HttpEndpoint): Promise<boolean> {
+  return waitHealthy(endpoint, { timeoutMs: 2_000 }).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function fetchVersionAt(baseUrl: string): Promise<string | undefined> {
+  return fetchVersion(endpointOf(baseUrl)).catch(() => undefined);
 }
 
 

@@ -14,7 +14,12 @@ export interface OpenWebuiManifest {
   foreign_key_violations: number;
   uploads: { referenced: number; missing: string[] };
   secret_key: { captured: boolean; source: 'env' | 'file' | 'none' };
-  quiesce: { mode: 'stop' | 'pause' | 'none'; downtime_s: number; container?: string };
+  /**
+   * `downtime_s`: the container was not running (or frozen). `unavailable_s`: until /health answered again
+   * after the window (a restarted application needs its start-up time too); null when it did not within
+   * the timeout or could not be watched. Absent in snapshots of owb before it was recorded.
+   */
+  quiesce: { mode: 'stop' | 'pause' | 'none'; downtime_s: number; unavailable_s?: number | null; container?: string };
   /** The data directory as the application saw it, which `file.path` values start with. */
   app_data_dir: string;
   image?: string;
