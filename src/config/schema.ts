@@ -40,7 +40,7 @@ export const SourceSchema = z
     container: z.string().min(1).optional(),
     data_dir: z.string().min(1).optional(),
     quiesce: z.enum(['stop', 'pause', 'none']).default('stop'),
-    stop_timeout: z.number().int().positive().default(10),
+    stop_timeout: z.number().int().positive().default(30),
     include_cache: z.boolean().default(false),
     secret_key_file: z.string().min(1).optional(),
     staging_dir: z.string().min(1).optional(),

@@ -14,8 +14,11 @@ export interface HttpEndpoint {
 /** Open WebUI's port inside the container unless env PORT says otherwise. */
 export const OPENWEBUI_PORT = 8080;
 
-/** Default time {@link waitHealthy} waits, in ms. */
-export const DEFAULT_HEALTH_TIMEOUT_MS = 60_000;
+/**
+ * Default time {@link waitHealthy} waits, in ms. The real Open WebUI needs 16-60 s after a start before
+ * /health answers (longer under load), so a minute is too tight.
+ */
+export const DEFAULT_HEALTH_TIMEOUT_MS = 300_000;
 
 /**
  * Where a container's web server answers: with host networking, 127.0.0.1 and its PORT (default 8080);

@@ -22,8 +22,11 @@ import {
 /** How to quiesce: `stop` (the default for backups), `pause` (cgroup freezer), or `none` (live copy). */
 export type QuiesceMode = 'stop' | 'pause' | 'none';
 
-/** Default grace period for `stop`, in seconds (as `docker stop`). */
-export const DEFAULT_STOP_TIMEOUT_S = 10;
+/**
+ * Default grace period for `stop`, in seconds. Open WebUI's image runs Python as PID 1, which takes 4-12 s
+ * to exit after SIGTERM; `docker stop`'s 10 s would SIGKILL it mid-shutdown, inside the quiesce window.
+ */
+export const DEFAULT_STOP_TIMEOUT_S = 30;
 
 /** Options for {@link quiesce}. */
 export interface QuiesceOptions {

@@ -132,6 +132,7 @@ export function backupRunReport(res: BackupJobResult): RunReport {
       data_added_packed: backup.summary.data_added_packed,
       unreadable: backup.unreadable,
       ...(openwebui ? { downtime_s: openwebui.downtimeS } : {}),
+      ...(openwebui && openwebui.unavailableS !== null ? { unavailable_s: openwebui.unavailableS } : {}),
     },
     bytesAdded: backup.summary.data_added,
     bytesStored: backup.summary.data_added_packed,

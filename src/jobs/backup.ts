@@ -23,7 +23,10 @@ export interface BackupOptions {
   /** A snapshot id to compare against, `false` to read everything, or undefined to pick the latest matching one. */
   parent?: string | false;
   exclude?: (absPath: string, isDir: boolean) => boolean;
-  /** Extra fields stored in the snapshot (the Open WebUI manifest). */
+  /**
+   * Extra fields stored in the snapshot (the Open WebUI manifest). A function is awaited once the data is
+   * archived, just before the snapshot is written: for facts gathered in the background meanwhile.
+   */
   openwebui?: unknown;
   signal?: AbortSignal;
   onWarning?: (message: string) => void;
@@ -122,7 +125,7 @@ export async function runBackup(repo: Repository, opts: BackupOptions): Promise<
       ...(parent ? { parent: parent.id } : {}),
       program_version: PROGRAM_VERSION,
       summary,
-      ...(opts.openwebui !== undefined ? { openwebui: opts.openwebui } : {}),
+      ...(opts.openwebui !== undefined ? { openwebui: typeof opts.openwebui === 'function' ? await (opts.openwebui as () => Promise<unknown>)() : opts.openwebui } : {}),
     };
     await instrumentationPoint('backup.before-commit');
     await repo.verifyBeforeCommit();

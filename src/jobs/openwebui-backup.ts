@@ -10,6 +10,8 @@ export interface OpenWebuiBackupOptions {
   deployment: Deployment;
   quiesce: QuiesceMode;
   stopTimeoutS?: number;
+  /** After a `stop` window, how long /health may take to answer again, in ms (default 300 s). */
+  healthTimeoutMs?: number;
   includeCache?: boolean;
   stagingRoot: string;
   stateDir: string;
@@ -26,7 +28,10 @@ export interface OpenWebuiBackupOptions {
 /** A backup result with the Open WebUI manifest and the measured downtime. */
 export interface OpenWebuiBackupResult extends BackupResult {
   manifest: OpenWebuiManifest;
+  /** The container was not running (or frozen). */
   downtimeS: number;
+  /** Until /health answered again; null when it did not (or could not be watched). */
+  unavailableS: number | null;
 }
 
 /**
@@ -40,6 +45,8 @@ export async function runOpenWebuiBackup(repo: Repository, opts: OpenWebuiBackup
     stagingRoot: opts.stagingRoot,
     quiesce: opts.quiesce,
     ...(opts.stopTimeoutS !== undefined ? { stopTimeoutS: opts.stopTimeoutS } : {}),
+    ...(opts.healthTimeoutMs !== undefined ? { healthTimeoutMs: opts.healthTimeoutMs } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
     includeCache: !!opts.includeCache,
     stateDir: opts.stateDir,
     ...(opts.docker ? { docker: opts.docker } : {}),
@@ -53,13 +60,14 @@ export async function runOpenWebuiBackup(repo: Repository, opts: OpenWebuiBackup
       tags: ['openwebui', ...(opts.tags ?? [])],
       ...(opts.hostname ? { hostname: opts.hostname } : {}),
       ...(opts.parent !== undefined ? { parent: opts.parent } : {}),
-      openwebui: capture.manifest,
+      // Archiving does not wait for the restarted application; the snapshot records when it answered.
+      openwebui: () => capture.finish(),
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     });
     // The whole run, capture included (runBackup times only the archiving).
-    return { ...result, durationS: (Date.now() - started) / 1000, warnings: [...capture.manifest.warnings, ...result.warnings], manifest: capture.manifest, downtimeS: capture.manifest.quiesce.downtime_s };
+    return { ...result, durationS: (Date.now() - started) / 1000, warnings: [...capture.manifest.warnings, ...result.warnings], manifest: capture.manifest, downtimeS: capture.manifest.quiesce.downtime_s, unavailableS: capture.manifest.quiesce.unavailable_s ?? null };
   } finally {
     await capture.cleanup();
   }

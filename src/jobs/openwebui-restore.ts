@@ -2,12 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OwbError, UsageError } from '../errors.js';
-import { quiesce, readImageMigrations, waitHealthy, writeContainerFile, type QuiesceHandle } from '../docker/index.js';
+import { DEFAULT_HEALTH_TIMEOUT_MS, quiesce, readImageMigrations, waitHealthy, writeContainerFile, type QuiesceHandle } from '../docker/index.js';
 import { SNAPSHOT_PG_DUMP } from '../openwebui/capture.js';
 import { databaseEngine } from '../openwebui/deployment.js';
 import { SECRET_KEY_PATH_IN_IMAGE } from '../openwebui/locate.js';
 import { hostPathOf, type OpenWebuiManifest } from '../openwebui/manifest.js';
-import { parsePgUrl, pgRestore } from '../openwebui/postgres.js';
+import { pgConnectionOf, pgRestore } from '../openwebui/postgres.js';
 import { rewriteFilePaths, verifyDatabase } from '../openwebui/restore-fixups.js';
 import type { Repository } from '../repo/repository.js';
 import type { Snapshot } from '../repo/snapshot.js';
@@ -30,6 +30,7 @@ export interface OpenWebuiRestoreOptions {
   force?: boolean;
   /** Take a snapshot of the current data first (default true). */
   safetySnapshot?: boolean;
+  /** How long to wait for /health after the start, in ms (default 300 s: Open WebUI takes up to a minute). */
   healthTimeoutMs?: number;
   signal?: AbortSignal;
   onWarning?: (message: string) => void;
@@ -135,7 +136,7 @@ export async function runOpenWebuiRestore(repo: Repository, snap: Snapshot, opts
       step('restoring the PostgreSQL database');
       const node = await findNode(repo, snap, SNAPSHOT_PG_DUMP);
       if (!node) throw new OwbError('the snapshot holds no PostgreSQL dump');
-      await pgRestore(parsePgUrl(dep.env.DATABASE_URL!), readNode(repo, node));
+      await pgRestore(pgConnectionOf(dep.env), readNode(repo, node));
       result.restored.push('postgresql');
     }
 
@@ -152,7 +153,7 @@ export async function runOpenWebuiRestore(repo: Repository, snap: Snapshot, opts
     if (dep.container && docker && dep.baseUrl) {
       step('waiting for /health');
       const u = new URL(dep.baseUrl);
-      await waitHealthy({ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 80) }, { timeoutMs: opts.healthTimeoutMs ?? 120_000 });
+      await waitHealthy({ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 80) }, { timeoutMs: opts.healthTimeoutMs ?? DEFAULT_HEALTH_TIMEOUT_MS });
       result.healthy = true;
     }
     await rm(aside, { recursive: true, force: true });
@@ -210,7 +211,8 @@ async function restoreSecret(
   const file = join(staging, 'secret', '.webui_secret_key');
   if (!(await pathExists(file))) return 'not in snapshot';
   const key = await readFile(file);
-  if (dep.env.WEBUI_SECRET_KEY !== undefined && dep.env.WEBUI_SECRET_KEY !== key.toString('utf8')) {
+  // Key files end in a newline or not (start.sh writes one, `open-webui serve` does not); the key is the same.
+  if (dep.env.WEBUI_SECRET_KEY !== undefined && dep.env.WEBUI_SECRET_KEY.trim() !== key.toString('utf8').trim()) {
     warn('this deployment sets WEBUI_SECRET_KEY in its environment, which wins over the key file: set it to the restored key');
   }
   if (dep.container && docker) await writeContainerFile(docker, dep.container.id, SECRET_KEY_PATH_IN_IMAGE, key, { mode: 0o600 });

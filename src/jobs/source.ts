@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { defaultStateDir } from '../config/ops-schema.js';
 import type { OwbConfig, SourceConfig } from '../config/schema.js';
 import { UsageError } from '../errors.js';
-import { connectDocker, type DockerClient, type QuiesceMode } from '../docker/index.js';
+import { connectDocker, DEFAULT_STOP_TIMEOUT_S, type DockerClient, type QuiesceMode } from '../docker/index.js';
 import type { Deployment } from '../openwebui/deployment.js';
 import { locateContainer, locateDir } from '../openwebui/locate.js';
 
@@ -50,7 +50,7 @@ export async function resolveSource(req: SourceRequest, cfg: OwbConfig, env: Nod
   const stateDir = stateDirOf(cfg, env);
   const common = {
     quiesce: req.quiesce ?? src.quiesce ?? 'stop',
-    stopTimeoutS: req.stopTimeoutS ?? src.stop_timeout ?? 10,
+    stopTimeoutS: req.stopTimeoutS ?? src.stop_timeout ?? DEFAULT_STOP_TIMEOUT_S,
     includeCache: req.includeCache ?? src.include_cache ?? false,
     stagingRoot: req.stagingDir ?? src.staging_dir ?? join(stateDir, 'staging'),
     stateDir,

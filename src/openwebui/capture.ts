@@ -1,11 +1,11 @@
 import { chmod, copyFile, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { fetchVersion, readContainerFile, withQuiesced, type DockerClient, type QuiesceMode } from '../docker/index.js';
-import { databaseEngine, vectorStoreCaptured, type Deployment } from './deployment.js';
+import { DEFAULT_HEALTH_TIMEOUT_MS, fetchVersion, readContainerFile, waitHealthy, withQuiesced, type DockerClient, type HttpEndpoint, type QuiesceMode } from '../docker/index.js';
+import { databaseEngine, refuseEncryptedSqlite, vectorDbOf, vectorStoreCaptured, type Deployment } from './deployment.js';
 import { SECRET_KEY_PATH_IN_IMAGE } from './locate.js';
 import { inspectSqlite, missingUploads, type DatabaseFacts, type OpenWebuiManifest } from './manifest.js';
-import { inspectPostgres, parsePgUrl, pgDumpStream } from './postgres.js';
+import { inspectPostgres, pgConnectionOf, pgDumpStream } from './postgres.js';
 import { backupSqlite, sqliteFingerprint } from './sqlite-copy.js';
 import { copyTreePass, type CopyState } from './tree-copy.js';
 import { instrumentationPoint } from '../util/instrument.js';
@@ -35,12 +35,21 @@ export interface CaptureOptions {
   docker?: DockerClient;
   onWarning?: (message: string) => void;
   onEvent?: (kind: 'container_down' | 'container_up', detail: Record<string, unknown>) => void;
+  /** After a `stop` window, how long to wait for /health to answer again, in ms (default 300 s). */
+  healthTimeoutMs?: number;
+  /** Stops the background wait for /health. */
+  signal?: AbortSignal;
 }
 
 /** A consistent capture, staged and ready to archive. Call cleanup() when the snapshot is written. */
 export interface Capture {
   items: CapturedItem[];
   manifest: OpenWebuiManifest;
+  /**
+   * The manifest once the deployment answers /health again after a `stop` window (waited for in the
+   * background, bounded by healthTimeoutMs), with `quiesce.unavailable_s` filled in. Call it after archiving.
+   */
+  finish(): Promise<OpenWebuiManifest>;
   cleanup(): Promise<void>;
 }
 
@@ -53,6 +62,7 @@ const SQLITE_SIDE = /^(webui\.db|vector_db\/chroma\.sqlite3)(-wal|-shm|-journal)
  * rest are read live afterwards, by the archiver.
  */
 export async function captureDeployment(dep: Deployment, opts: CaptureOptions): Promise<Capture> {
+  refuseEncryptedSqlite(dep.env);
   await mkdir(opts.stagingRoot, { recursive: true, mode: 0o700 });
   await removeDeadStaging(opts.stagingRoot);
   const staging = await mkdtemp(join(opts.stagingRoot, `capture-${process.pid}-`));
@@ -105,6 +115,11 @@ async function capture(dep: Deployment, opts: CaptureOptions, staging: string, c
   let mode: QuiesceMode = opts.quiesce;
   let downtimeMs = 0;
   let quiesced = false;
+  // A restarted Open WebUI needs 16-60 s before it serves again: measured in the background, only when
+  // /health answered before the stop (else there is nothing to wait for, and no point waiting).
+  const endpoint = dep.baseUrl ? endpointOf(dep.baseUrl) : undefined;
+  const watchHealth = mode === 'stop' && !!dep.container?.running && !!endpoint && (await answers(endpoint));
+  let healthAfterResume: Promise<number | null> | undefined;
   if (dep.container && opts.docker && mode !== 'none') {
     const docker = opts.docker;
     const containerName = dep.container.name;
@@ -114,6 +129,9 @@ async function capture(dep: Deployment, opts: CaptureOptions, staging: string, c
       // Resume as soon as the staging copy is complete, before any chunking or upload.
       await h.resume();
       opts.onEvent?.('container_up', { container: containerName });
+      if (watchHealth && h.action === 'stopped') {
+        healthAfterResume = waitHealthy(endpoint!, { timeoutMs: opts.healthTimeoutMs ?? DEFAULT_HEALTH_TIMEOUT_MS, ...(opts.signal ? { signal: opts.signal } : {}) }).catch(() => null);
+      }
     });
     downtimeMs = res.downtimeMs;
     // A container that was not running needed no window: nothing could write.
@@ -132,7 +150,7 @@ async function capture(dep: Deployment, opts: CaptureOptions, staging: string, c
   if (facts && facts.integrityCheck !== 'ok') warn(`webui.db integrity_check: ${facts.integrityCheck.slice(0, 200)}`);
   const missing = facts ? await missingUploads(facts.filePaths, dep.appDataDir, dep.dataDir) : [];
   if (missing.length > 0) warn(`${missing.length} upload(s) referenced by the database are missing from the data folder`);
-  if (!vectorStoreCaptured(dep.env)) warn(`VECTOR_DB=${dep.env.VECTOR_DB}: an external vector store is not captured; back it up separately`);
+  if (!vectorStoreCaptured(dep.env)) warn(`VECTOR_DB=${vectorDbOf(dep.env)}: an external vector store is not captured; back it up separately`);
 
   const items: CapturedItem[] = [{ target: SNAPSHOT_DATA, metaFrom: dep.dataDir }];
   if (hasWebuiDb) items.push({ target: `${SNAPSHOT_DATA}/webui.db`, source: join(staging, 'webui.db') });
@@ -146,7 +164,7 @@ async function capture(dep: Deployment, opts: CaptureOptions, staging: string, c
 
   let pgFacts: Awaited<ReturnType<typeof inspectPostgres>> | undefined;
   if (engine === 'postgresql') {
-    const conn = parsePgUrl(dep.env.DATABASE_URL!);
+    const conn = pgConnectionOf(dep.env);
     pgFacts = await inspectPostgres(conn);
     items.push({ target: SNAPSHOT_PG_DUMP, stream: () => pgDumpStream(conn) });
   }
@@ -157,19 +175,33 @@ async function capture(dep: Deployment, opts: CaptureOptions, staging: string, c
     ...(version ? { version } : {}),
     ...((facts ?? pgFacts)?.alembicRevision ? { alembic_revision: (facts ?? pgFacts)!.alembicRevision! } : {}),
     database: { engine, captured_as: engine === 'postgresql' ? 'pg_dump' : hasWebuiDb ? 'sqlite-backup' : 'none' },
-    vector_db: { type: (dep.env.VECTOR_DB ?? 'chroma').toLowerCase(), captured: vectorStoreCaptured(dep.env) },
+    vector_db: { type: vectorDbOf(dep.env), captured: vectorStoreCaptured(dep.env) },
     storage_provider: (dep.env.STORAGE_PROVIDER ?? 'local').toLowerCase(),
     table_rows: facts?.tableRows ?? pgFacts?.tableRows ?? {},
     integrity_check: facts?.integrityCheck ?? (engine === 'postgresql' ? 'not applicable (PostgreSQL)' : 'no database'),
     foreign_key_violations: facts?.foreignKeyViolations ?? 0,
     uploads: { referenced: facts?.filePaths.length ?? 0, missing },
     secret_key: secret,
-    quiesce: { mode, downtime_s: downtimeMs / 1000, ...(dep.container ? { container: dep.container.name } : {}) },
+    quiesce: {
+      mode,
+      downtime_s: downtimeMs / 1000,
+      // pause and none restart nothing: the application is unavailable exactly while frozen.
+      unavailable_s: mode === 'stop' ? null : downtimeMs / 1000,
+      ...(dep.container ? { container: dep.container.name } : {}),
+    },
     app_data_dir: dep.appDataDir,
     ...(dep.container ? { image: dep.container.image } : {}),
     warnings,
   };
-  return { items, manifest, cleanup };
+  const finish = async (): Promise<OpenWebuiManifest> => {
+    if (healthAfterResume) {
+      const waited = await healthAfterResume;
+      manifest.quiesce.unavailable_s = waited === null ? null : (downtimeMs + waited) / 1000;
+      if (waited === null) warn(`${dep.container!.name} did not answer /health within ${((opts.healthTimeoutMs ?? DEFAULT_HEALTH_TIMEOUT_MS) / 1000).toFixed(0)} s after the restart`);
+    }
+    return manifest;
+  };
+  return { items, manifest, finish, cleanup };
 }
 
 async function captureSecret(
@@ -194,13 +226,36 @@ async function captureSecret(
     await copyFile(dep.secretKeyFile, dest);
     return { captured: true, source: 'file' };
   }
-  warn('the secret key was not found (neither WEBUI_SECRET_KEY nor .webui_secret_key): users will be logged out after a restore');
+  warn(secretKeyMissing(dep));
   return { captured: false, source: 'none' };
 }
 
-async function fetchVersionAt(baseUrl: string): Promise<string | undefined> {
+/** The warning for a key that was not found: where Open WebUI puts it, where owb looked, how to pass it. */
+function secretKeyMissing(dep: Deployment): string {
+  const base = 'the secret key was not found (WEBUI_SECRET_KEY is unset';
+  const after = 'users will be logged out after a restore';
+  if (dep.container) return `${base} and ${SECRET_KEY_PATH_IN_IMAGE} is not in container ${dep.container.name}): ${after}`;
+  const looked = (dep.secretKeyCandidates ?? (dep.secretKeyFile ? [dep.secretKeyFile] : [])).join(', ');
+  return (
+    `${base}; no .webui_secret_key in ${looked || 'any known place'}): \`open-webui serve\` writes it into the directory it was started from; ` +
+    `pass that file with --secret-key-file FILE (config: source.secret_key_file), or ${after}`
+  );
+}
+
+function endpointOf(baseUrl: string): HttpEndpoint {
   const u = new URL(baseUrl);
-  return fetchVersion({ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 80) }).catch(() => undefined);
+  return { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 80) };
+}
+
+async function answers(endpoint: HttpEndpoint): Promise<boolean> {
+  return waitHealthy(endpoint, { timeoutMs: 2_000 }).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function fetchVersionAt(baseUrl: string): Promise<string | undefined> {
+  return fetchVersion(endpointOf(baseUrl)).catch(() => undefined);
 }
 
 

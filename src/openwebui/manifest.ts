@@ -14,7 +14,12 @@ export interface OpenWebuiManifest {
   foreign_key_violations: number;
   uploads: { referenced: number; missing: string[] };
   secret_key: { captured: boolean; source: 'env' | 'file' | 'none' };
-  quiesce: { mode: 'stop' | 'pause' | 'none'; downtime_s: number; container?: string };
+  /**
+   * `downtime_s`: the container was not running (or frozen). `unavailable_s`: until /health answered again
+   * after the window (a restarted application needs its start-up time too); null when it did not within
+   * the timeout or could not be watched. Absent in snapshots of owb before it was recorded.
+   */
+  quiesce: { mode: 'stop' | 'pause' | 'none'; downtime_s: number; unavailable_s?: number | null; container?: string };
   /** The data directory as the application saw it, which `file.path` values start with. */
   app_data_dir: string;
   image?: string;
@@ -57,11 +62,16 @@ export async function inspectSqlite(dbPath: string): Promise<DatabaseFacts> {
 }
 
 /**
- * Maps an application path (`/app/backend/data/uploads/x`) to the host data directory. Paths outside the
+ * Maps an application path (`/app/backend/data/uploads/x`, or relative for a relative DATA_DIR) to the host data directory. Paths outside the
  * application's data directory (other storage providers, odd installs) map to undefined.
  */
 export function hostPathOf(appPath: string, appDataDir: string, hostDataDir: string): string | undefined {
-  const prefix = appDataDir.replace(/\/+$/, '');
+  let prefix = appDataDir.replace(/\/+$/, '');
+  if (!prefix.startsWith('/')) {
+    // A relative DATA_DIR (pip install): `data/uploads/x` and `./data/uploads/x` are the same file.
+    prefix = prefix.replace(/^(\.\/)+/, '');
+    appPath = appPath.replace(/^(\.\/)+/, '');
+  }
   if (appPath !== prefix && !appPath.startsWith(`${prefix}/`)) return undefined;
   return join(hostDataDir, appPath.slice(prefix.length));
 }

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { OwbError } from '../errors.js';
+import type { OpenWebuiEnv } from './deployment.js';
 
 /** Connection settings split out of a DATABASE_URL so that the password travels in the env, never argv. */
 export interface PgConnection {
@@ -9,6 +10,8 @@ export interface PgConnection {
   user: string;
   database: string;
   password?: string;
+  /** Schema holding Open WebUI's tables and alembic_version (DATABASE_SCHEMA); `public` when unset. */
+  schema?: string;
 }
 
 /** Parses `postgresql://user:pass@host:port/db` (also `postgres://`, `postgresql+psycopg2://`). */
@@ -26,6 +29,12 @@ export function parsePgUrl(url: string): PgConnection {
     database: decodeURIComponent(u.pathname.replace(/^\//, '')) || 'postgres',
     ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
   };
+}
+
+/** The connection of a deployment on PostgreSQL: its resolved DATABASE_URL plus DATABASE_SCHEMA. */
+export function pgConnectionOf(env: OpenWebuiEnv): PgConnection {
+  const c = parsePgUrl(env.DATABASE_URL ?? '');
+  return env.DATABASE_SCHEMA ? { ...c, schema: env.DATABASE_SCHEMA } : c;
 }
 
 function pgEnv(c: PgConnection): NodeJS.ProcessEnv {
@@ -62,16 +71,22 @@ export async function psqlRows(c: PgConnection, sql: string): Promise<string[][]
   return out.split('\n').filter((l) => l !== '').map((l) => l.split('\t'));
 }
 
-/** Facts for the manifest from a live PostgreSQL database: alembic revision and exact row counts. */
+/**
+ * Facts for the manifest from a live PostgreSQL database: alembic revision and exact row counts, read from
+ * the deployment's schema (DATABASE_SCHEMA puts the tables and alembic_version outside `public`).
+ */
 export async function inspectPostgres(c: PgConnection): Promise<{ alembicRevision?: string; tableRows: Record<string, number> }> {
-  const tables = (await psqlRows(c, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")).map((r) => r[0]!);
+  const schema = c.schema ?? 'public';
+  const lit = (v: string): string => `'${v.replace(/'/g, "''")}'`;
+  const ident = (v: string): string => `"${v.replace(/"/g, '""')}"`;
+  const tables = (await psqlRows(c, `SELECT tablename FROM pg_tables WHERE schemaname = ${lit(schema)} ORDER BY tablename`)).map((r) => r[0]!);
   const tableRows: Record<string, number> = {};
   if (tables.length > 0) {
-    const q = tables.map((t) => `SELECT '${t.replace(/'/g, "''")}', count(*) FROM "${t.replace(/"/g, '""')}"`).join(' UNION ALL ');
+    const q = tables.map((t) => `SELECT ${lit(t)}, count(*) FROM ${ident(schema)}.${ident(t)}`).join(' UNION ALL ');
     for (const [t, n] of await psqlRows(c, q)) tableRows[t!] = Number(n);
   }
   let alembicRevision: string | undefined;
-  if (tables.includes('alembic_version')) alembicRevision = (await psqlRows(c, 'SELECT version_num FROM alembic_version'))[0]?.[0];
+  if (tables.includes('alembic_version')) alembicRevision = (await psqlRows(c, `SELECT version_num FROM ${ident(schema)}.alembic_version`))[0]?.[0];
   return { ...(alembicRevision ? { alembicRevision } : {}), tableRows };
 }
 

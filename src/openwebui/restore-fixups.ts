@@ -3,21 +3,26 @@ import { inspectSqlite } from './manifest.js';
 
 /**
  * Rewrites `file.path` values from the data directory the snapshot was taken in to the one it is restored
- * into (they are absolute). Returns how many rows changed.
+ * into. Docker deployments store absolute paths; a pip install run with a relative DATA_DIR stores them
+ * relative (`data/uploads/x` or `./data/uploads/x`), so a relative prefix matches with or without its
+ * leading `./`. Returns how many rows changed.
  */
 export async function rewriteFilePaths(dbPath: string, from: string, to: string): Promise<number> {
-  const oldPrefix = from.replace(/\/+$/, '');
   const newPrefix = to.replace(/\/+$/, '');
-  if (oldPrefix === newPrefix) return 0;
+  const bare = from.replace(/\/+$/, '').replace(/^(\.\/)+/, '');
+  const oldPrefixes = from.startsWith('/') ? [from.replace(/\/+$/, '')] : [bare, `./${bare}`];
   const { default: Database } = await import('better-sqlite3');
   const db = new Database(dbPath, { fileMustExist: true });
   try {
     const hasFile = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'file'").get();
     if (!hasFile) return 0;
-    const res = db
-      .prepare('UPDATE file SET path = ? || substr(path, ?) WHERE substr(path, 1, ?) = ?')
-      .run(newPrefix, oldPrefix.length + 1, oldPrefix.length + 1, `${oldPrefix}/`);
-    return res.changes;
+    const update = db.prepare('UPDATE file SET path = ? || substr(path, ?) WHERE substr(path, 1, ?) = ?');
+    let changes = 0;
+    for (const oldPrefix of oldPrefixes) {
+      if (oldPrefix === newPrefix || oldPrefix === '' || oldPrefix === './') continue;
+      changes += update.run(newPrefix, oldPrefix.length + 1, oldPrefix.length + 1, `${oldPrefix}/`).changes;
+    }
+    return changes;
   } finally {
     db.close();
   }

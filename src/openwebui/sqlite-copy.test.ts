@@ -1,4 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,4 +68,44 @@ describe('backupSqlite under a writer committing every 2 ms', () => {
       copy.close();
     }
   }, 60_000);
+});
+
+/** Open WebUI killed or stopped with committed transactions still only in its WAL (no checkpoint on exit). */
+const STOPPED_WITH_WAL = `
+import os, sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute('PRAGMA journal_mode=WAL')
+db.execute('PRAGMA wal_autocheckpoint=0')
+db.execute('CREATE TABLE chat (id INTEGER PRIMARY KEY, body TEXT)')
+for i in range(1, 51):
+    db.execute('INSERT INTO chat (id, body) VALUES (?, ?)', (i, 'x' * 200))
+os._exit(0)
+`;
+
+describe('backupSqlite of a stopped deployment', () => {
+  it("leaves the user's webui.db and -wal in place, byte for byte, and copies the rows committed in the WAL", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'owb-stopped-db-'));
+    try {
+      const db = join(dir, 'webui.db');
+      expect(spawnSync('python3', ['-c', STOPPED_WITH_WAL, db]).status).toBe(0);
+      const sha = (p: string): string => createHash('sha256').update(readFileSync(p)).digest('hex');
+      const before = { db: sha(db), wal: sha(`${db}-wal`) };
+      expect(readFileSync(`${db}-wal`).length).toBeGreaterThan(0);
+
+      await backupSqlite(db, join(dir, 'copy.db'));
+
+      // A read-write connection, the last to close, would have checkpointed the WAL and deleted it.
+      expect(existsSync(`${db}-wal`)).toBe(true);
+      expect(sha(`${db}-wal`)).toBe(before.wal);
+      expect(sha(db)).toBe(before.db);
+      const copy = new Database(join(dir, 'copy.db'), { readonly: true });
+      try {
+        expect((copy.prepare('SELECT count(*) AS n FROM chat').get() as { n: number }).n).toBe(50);
+      } finally {
+        copy.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

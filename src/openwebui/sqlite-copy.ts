@@ -24,7 +24,9 @@ const ALL_PAGES = 0x7fffffff;
  */
 export async function backupSqlite(source: string, dest: string): Promise<void> {
   const { default: Database } = await import('better-sqlite3');
-  const db = new Database(source, { fileMustExist: true, timeout: 30_000 });
+  // Read-only: the last read-write connection to close checkpoints the WAL into the database and deletes
+  // the -wal file. On a stopped deployment that last connection would be ours, rewriting the user's files.
+  const db = new Database(source, { readonly: true, fileMustExist: true, timeout: 30_000 });
   try {
     await db.backup(dest, { progress: () => ALL_PAGES });
   } finally {

@@ -97,6 +97,20 @@ describe('quiesce', () => {
   });
 });
 
+describe('stop grace period', () => {
+  it('by default outlasts a 12 s shutdown (Python as PID 1 takes 4-12 s): the container exits cleanly, not SIGKILLed', async () => {
+    const c = await fx.standin({ env: { STANDIN_IDLE: '1', STANDIN_STOP_DELAY_S: '12' } });
+    const stateDir = await makeTemp('owb-state-');
+    const h = await quiesce(s.client, c.id, 'stop', { stateDir });
+    expect(h.action).toBe('stopped');
+    const st = (await s.client.api.getContainer(c.id).inspect()).State;
+    // 137 is the engine's SIGKILL after the grace period: a kill inside the quiesce window.
+    expect(st.ExitCode).toBe(0);
+    await h.resume();
+    expect(await state(c.id)).toBe('running');
+  }, 60_000);
+});
+
 describe('withQuiesced', () => {
   it('returns the value and downtime, resuming after fn', async () => {
     const { c, stateDir } = await fresh();

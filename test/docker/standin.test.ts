@@ -41,7 +41,7 @@ describe('stand-in image', () => {
     const vec = join(dir, 'vector_db');
     const seg = readdirSync(vec).find((n) => /^[0-9a-f-]{36}$/.test(n))!;
     expect(readdirSync(join(vec, seg)).sort()).toEqual(
-      ['data_level0.bin', 'header.bin', 'index_metadata.pickle', 'length.bin', 'link_lists.bin'].sort(),
+      ['data_level0.bin', 'header.bin', 'length.bin', 'link_lists.bin'].sort(),
     );
     expect(existsSync(join(vec, 'chroma.sqlite3'))).toBe(true);
     const link = join(dir, 'cache', 'embedding', 'models', 'standin-model', 'model.bin');

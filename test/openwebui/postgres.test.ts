@@ -111,6 +111,34 @@ describe('Open WebUI on PostgreSQL', () => {
     expect(m.table_rows.chat).toBe(3);
   });
 
+  it('DATABASE_TYPE/USER/PASSWORD/HOST/PORT/NAME (no DATABASE_URL) and DATABASE_SCHEMA: dumped from PostgreSQL, facts read from that schema', async () => {
+    const w = await owbWorld(s);
+    const db = freshDatabase();
+    // Open WebUI with DATABASE_SCHEMA keeps its tables and alembic_version out of public.
+    psql(
+      `CREATE SCHEMA owui;
+       CREATE TABLE owui.alembic_version (version_num varchar(32) PRIMARY KEY); INSERT INTO owui.alembic_version VALUES ('${s.env.STANDIN_HEAD_LATEST}');
+       CREATE TABLE owui.file (id text PRIMARY KEY); INSERT INTO owui.file VALUES ('f1'), ('f2');`,
+      { db },
+    );
+    const dir = await dataFolder(w);
+    const env = {
+      DATABASE_TYPE: 'postgresql',
+      DATABASE_USER: pg.PG_USER!,
+      DATABASE_PASSWORD: pg.PG_PASSWORD!,
+      DATABASE_HOST: pg.PG_HOST!,
+      DATABASE_PORT: pg.PG_PORT!,
+      DATABASE_NAME: db,
+      DATABASE_SCHEMA: 'owui',
+    };
+    const backup = await w.ok(['backup', '--source', dir, '--json'], env);
+    const m = backupJson(backup).openwebui;
+    expect(m.database).toEqual({ engine: 'postgresql', captured_as: 'pg_dump' });
+    expect(m.alembic_revision).toBe(s.env.STANDIN_HEAD_LATEST);
+    expect(m.table_rows).toEqual({ alembic_version: 1, file: 2 });
+    expectNoSecret([backup], pg.PG_PASSWORD!);
+  });
+
   it('a wrong password: the backup fails, says why, leaves no snapshot, and prints no password', async () => {
     const w = await owbWorld(s);
     const db = freshDatabase();

@@ -240,6 +240,7 @@ export interface BackupJson {
   snapshot_id: string;
   duration_s: number;
   downtime_s?: number;
+  unavailable_s?: number | null;
   warnings: string[];
   openwebui: {
     version?: string;
@@ -249,7 +250,7 @@ export interface BackupJson {
     integrity_check: string;
     uploads: { referenced: number; missing: string[] };
     secret_key: { captured: boolean; source: string };
-    quiesce: { mode: string; downtime_s: number; container?: string };
+    quiesce: { mode: string; downtime_s: number; unavailable_s?: number | null; container?: string };
     app_data_dir: string;
     warnings: string[];
   };

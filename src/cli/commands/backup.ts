@@ -28,7 +28,7 @@ export function registerBackup(program: Command, ctx: () => CliContext): void {
     .option('--container <name>', 'Open WebUI container (Docker); its data volume, secret key and settings are found from it')
     .option('--source <dir>', 'Open WebUI data folder (pip install or bind mount)')
     .option('--quiesce <mode>', 'how to hold writes while copying the vector store: stop (default), pause or none')
-    .option('--stop-timeout <s>', 'seconds a stopping container gets before it is killed (default 10)')
+    .option('--stop-timeout <s>', 'seconds a stopping container gets before it is killed (default 30)')
     .option('--include-cache', 'also back up cache/ (re-downloadable models; left out by default)')
     .option('--secret-key-file <file>', 'with --source: where .webui_secret_key is (default: next to the data folder)')
     .option('--staging-dir <dir>', 'private folder for the consistent copy (default: in the state folder)')
@@ -93,7 +93,7 @@ function printBackup(c: CliContext, res: BackupJobResult): void {
       parent: result.parent ?? null,
       ...s,
       duration_s: result.durationS,
-      ...(downtime !== undefined ? { downtime_s: downtime } : {}),
+      ...(downtime !== undefined ? { downtime_s: downtime, unavailable_s: ow!.unavailableS } : {}),
       ...(ow ? { openwebui: ow.manifest } : {}),
       warnings: result.warnings,
       replicas: replicas.map((r) => ({ target: r.target, ok: r.ok, ...(r.snapshotId ? { snapshot_id: r.snapshotId } : {}), ...(r.error ? { error: r.error } : {}) })),
@@ -114,8 +114,14 @@ function printBackupText(c: CliContext, { backup: result, openwebui: ow, replica
   if (ow) {
     const m = ow.manifest;
     c.out.info(`Open WebUI:  ${m.version ?? 'version unknown'}, schema ${m.alembic_revision ?? 'unknown'}, ${m.database.engine}, secret key ${m.secret_key.captured ? 'captured' : 'NOT captured'}`);
-    c.out.info(`Downtime:    ${(downtime ?? 0).toFixed(3)} s (${m.quiesce.mode})`);
+    c.out.info(`Downtime:    ${(downtime ?? 0).toFixed(3)} s (${m.quiesce.mode})${unavailableText(m.quiesce)}`);
   }
   c.out.info(`snapshot ${result.snapshotId.slice(0, 8)} saved`);
   for (const r of replicas.filter((x) => x.ok)) c.out.info(`copied to ${r.target}`);
+}
+
+/** After a `stop` window the application also needs its start-up time: say how long it did not answer. */
+function unavailableText(q: { mode: string; unavailable_s?: number | null }): string {
+  if (q.mode !== 'stop') return '';
+  return q.unavailable_s == null ? ', /health did not answer again in time' : `, unavailable ${q.unavailable_s.toFixed(1)} s until /health answered`;
 }

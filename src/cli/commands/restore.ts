@@ -33,7 +33,7 @@ export function registerRestore(program: Command, ctx: () => CliContext): void {
     .option('--source <dir>', 'restore into this Open WebUI data folder (stop Open WebUI yourself first)')
     .option('--only <parts>', `with --container/--source: restore only some of ${RESTORE_PARTS.join(',')}`)
     .option('--no-safety-snapshot', 'with --container/--source: skip the snapshot of the current data taken first')
-    .option('--health-timeout <s>', 'with --container: seconds to wait for /health (default 120)')
+    .option('--health-timeout <s>', 'with --container: seconds to wait for /health (default 300; Open WebUI takes up to a minute to start)')
     .option('--force', 'with --target: restore into a non-empty directory; with --container: allow a downgrade')
     .action(async (ref: string, flags: RestoreFlags) => {
       const c = ctx();
@@ -82,8 +82,9 @@ async function restoreToDeployment(c: CliContext, ref: string, flags: RestoreFla
   for (const p of only ?? []) {
     if (!(RESTORE_PARTS as readonly string[]).includes(p)) throw new UsageError(`--only takes ${RESTORE_PARTS.join(', ')}; got "${p}"`);
   }
-  const healthS = flags.healthTimeout === undefined ? 120 : Number(flags.healthTimeout);
-  if (!(healthS > 0)) throw new UsageError('--health-timeout takes seconds');
+  // Unset: the restore job's default (300 s).
+  const healthS = flags.healthTimeout === undefined ? undefined : Number(flags.healthTimeout);
+  if (healthS !== undefined && !(healthS > 0)) throw new UsageError('--health-timeout takes seconds');
   const cfg = await c.config();
   const source = await resolveSource({ ...(flags.container ? { container: flags.container } : {}), ...(flags.source ? { sourceDir: flags.source } : {}) }, cfg, c.env);
   const start = Date.now();
@@ -94,7 +95,7 @@ async function restoreToDeployment(c: CliContext, ref: string, flags: RestoreFla
       ...(only ? { only: only as RestorePart[] } : {}),
       force: !!flags.force,
       safetySnapshot: flags.safetySnapshot !== false,
-      healthTimeoutMs: healthS * 1000,
+      ...(healthS !== undefined ? { healthTimeoutMs: healthS * 1000 } : {}),
       signal: c.abort.signal,
       onWarning: (m) => c.out.warn(m),
       onStep: (s) => c.out.progress(s, true),

@@ -42,11 +42,11 @@ export function registerSnapshots(program: Command, ctx: () => CliContext): void
       }
       // Open WebUI snapshots also show what a restore decision needs: version, schema revision, downtime.
       const owui = snaps.some((s) => s.openwebui !== undefined);
-      const rows = [['ID', 'Time', 'Host', 'Tags', ...(owui ? ['Open WebUI', 'Schema', 'Downtime'] : []), 'Paths']];
+      const rows = [['ID', 'Time', 'Host', 'Tags', ...(owui ? ['Open WebUI', 'Schema', 'Downtime', 'Unavailable'] : []), 'Paths']];
       for (const s of snaps) {
-        const m = s.openwebui as { version?: string; alembic_revision?: string; quiesce?: { mode?: string; downtime_s?: number } } | undefined;
+        const m = s.openwebui as { version?: string; alembic_revision?: string; quiesce?: { mode?: string; downtime_s?: number; unavailable_s?: number | null } } | undefined;
         const extra = owui
-          ? [m?.version ?? (m ? '?' : ''), m?.alembic_revision ?? (m ? '?' : ''), m?.quiesce ? `${(m.quiesce.downtime_s ?? 0).toFixed(2)} s ${m.quiesce.mode ?? ''}`.trim() : '']
+          ? [m?.version ?? (m ? '?' : ''), m?.alembic_revision ?? (m ? '?' : ''), m?.quiesce ? `${(m.quiesce.downtime_s ?? 0).toFixed(2)} s ${m.quiesce.mode ?? ''}`.trim() : '', unavailableCell(m?.quiesce)]
           : [];
         rows.push([s.id.slice(0, 8), s.time.replace('T', ' ').slice(0, 19), s.hostname, s.tags.join(','), ...extra, s.paths.join(', ')]);
       }
@@ -54,4 +54,10 @@ export function registerSnapshots(program: Command, ctx: () => CliContext): void
       c.out.info(`${snaps.length} snapshot${snaps.length === 1 ? '' : 's'}${damaged.length > 0 ? `, ${damaged.length} damaged` : ''}`);
       if (damageError) throw damageError;
     });
+}
+
+/** Until /health answered again after the window; `?` when it did not in time, blank when never recorded. */
+function unavailableCell(q: { unavailable_s?: number | null } | undefined): string {
+  if (!q || q.unavailable_s === undefined) return '';
+  return q.unavailable_s === null ? '?' : `${q.unavailable_s.toFixed(2)} s`;
 }
