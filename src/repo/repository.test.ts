@@ -8,6 +8,7 @@ import { BlobCodec } from './codec.js';
 import { newMasterKey, sha256Hex } from './crypto.js';
 import type { IndexFileJson } from './index-file.js';
 import { addKey } from './keys.js';
+import { FORMAT_VERSION } from './repo-config.js';
 import { Repository } from './repository.js';
 import type { TreeNode } from './tree.js';
 
@@ -50,7 +51,7 @@ describe('Repository.init and open', () => {
     expect(again.keyId).toBe(repo.keyId);
     expect(again.key.encKey.equals(repo.key.encKey)).toBe(true);
     expect(again.config).toEqual(repo.config);
-    expect(again.config.version).toBe(1);
+    expect(again.config.version).toBe(FORMAT_VERSION);
   });
 
   it('saves the key file before the config, and the config last', async () => {
@@ -104,10 +105,10 @@ describe('Repository.init and open', () => {
 
   it('refuses a config of an unknown format version, and one with invalid chunker parameters', async () => {
     const { spy, repo } = await fresh();
-    await rewriteConfig(repo, { ...repo.config, version: 2 });
+    await rewriteConfig(repo, { ...repo.config, version: 3 });
     const err = await Repository.open(spy, PW).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnsupportedVersionError);
-    expect((err as Error).message).toMatch(/format version 2 is not supported/);
+    expect((err as Error).message).toMatch(/format version 3 is not supported/);
     await rewriteConfig(repo, { ...repo.config, version: '1' });
     await expect(Repository.open(spy, PW)).rejects.toThrow(UnsupportedVersionError);
     await rewriteConfig(repo, { ...repo.config, chunker: { min_size: 16, avg_size: 32, max_size: 64 } });
