@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OwbError, UsageError } from '../errors.js';
-import { DEFAULT_HEALTH_TIMEOUT_MS, quiesce, readImageMigrations, waitHealthy, writeContainerFile, type QuiesceHandle } from '../docker/index.js';
+import { DEFAULT_HEALTH_TIMEOUT_MS, quiesce, readContainerFile, readImageMigrations, waitHealthy, writeContainerFile, type QuiesceHandle } from '../docker/index.js';
 import { SNAPSHOT_PG_DUMP } from '../openwebui/capture.js';
 import { databaseEngine } from '../openwebui/deployment.js';
 import { SECRET_KEY_PATH_IN_IMAGE } from '../openwebui/locate.js';
@@ -85,6 +85,8 @@ export async function runOpenWebuiRestore(repo: Repository, snap: Snapshot, opts
   let handle: QuiesceHandle | undefined;
   let startedByUs = false;
   let downtimeMs = 0;
+  let previousKey: Buffer | undefined;
+  let keyReplaced = false;
   const result: OpenWebuiRestoreResult = { snapshotId: snap.id, restored: [], rewrittenPaths: 0, secretKey: 'not selected', downtimeS: 0, ...(safetySnapshotId ? { safetySnapshotId } : {}) };
   try {
     if (dep.container && docker) {
@@ -130,7 +132,12 @@ export async function runOpenWebuiRestore(repo: Repository, snap: Snapshot, opts
       result.restored.push(name);
     }
 
-    if (parts.has('secret')) result.secretKey = await restoreSecret(staging, dep, docker, warn);
+    if (parts.has('secret')) {
+      // The key in use now, so a rollback can put it back (else users of the old data are logged out).
+      previousKey = await currentSecretKey(dep, docker);
+      result.secretKey = await restoreSecret(staging, dep, docker, warn);
+      keyReplaced = result.secretKey === 'restored';
+    }
 
     if (parts.has('db') && databaseEngine(dep.env) === 'postgresql') {
       step('restoring the PostgreSQL database');
@@ -159,17 +166,21 @@ export async function runOpenWebuiRestore(repo: Repository, snap: Snapshot, opts
     await rm(aside, { recursive: true, force: true });
     swaps.length = 0;
   } catch (err) {
+    const c = handle && dep.container && docker ? docker.api.getContainer(dep.container.id) : undefined;
+    const ranOnNewData = handle !== undefined && (handle.downtimeMs !== undefined || startedByUs);
+    // Stop it first when it already runs on the new data: files are never swapped under a running Open WebUI.
+    if (c && ranOnNewData) await c.stop({ t: opts.source.stopTimeoutS }).catch((e: Error) => warn(`could not stop ${dep.container!.name}: ${e.message}`));
+    // A -wal or -shm that the new database grew while it ran must never meet the old database (it would corrupt
+    // it); the old side files, if any, are in `swaps` and come back below.
+    if (ranOnNewData && parts.has('db')) for (const f of DB_SIDE_FILES) await rm(join(dep.dataDir, f), { force: true });
     await rollBack(swaps, warn);
-    if (handle && dep.container && docker) {
-      const c = docker.api.getContainer(dep.container.id);
-      if (handle.action === 'none') {
-        // It was not running before: leave it stopped, as the user had it.
-        if (startedByUs) await c.stop().catch((e: Error) => warn(`could not stop ${dep.container!.name}: ${e.message}`));
-      } else if (handle.downtimeMs !== undefined) {
-        // Started on the new data and unhealthy: restart it on the old data.
-        await c.restart().catch((e: Error) => warn(`could not restart ${dep.container!.name}: ${e.message}`));
-      } else {
-        await handle.resume().catch((e: Error) => warn(`could not start ${dep.container!.name}: ${e.message}`));
+    if (keyReplaced) await putSecretKeyBack(dep, docker, previousKey, warn);
+    if (c && handle) {
+      // It was not running before (the disaster case): leave it stopped, as the user had it. Otherwise start it on
+      // the old data.
+      if (handle.action !== 'none') {
+        const start = ranOnNewData ? c.start() : handle.resume();
+        await start.catch((e: Error) => warn(`could not start ${dep.container!.name}: ${e.message}`));
       }
     }
     throw err;
@@ -200,6 +211,27 @@ async function refuseDowngrade(
   const msg = `the snapshot's database schema ${rev} is unknown to image ${image} (its newest is ${migrations.heads.join(', ')}): the snapshot comes from a newer Open WebUI, and this image would run on it and silently break`;
   if (!force) throw new OwbError(`refusing to restore: ${msg}; upgrade the image, or use --force`);
   warn(`--force: ${msg}`);
+}
+
+/** The secret key file the deployment uses now, if there is one. */
+async function currentSecretKey(dep: ResolvedSource['deployment'], docker: ResolvedSource['docker']): Promise<Buffer | undefined> {
+  if (dep.container && docker) return readContainerFile(docker, dep.container.id, SECRET_KEY_PATH_IN_IMAGE).catch(() => undefined);
+  if (dep.secretKeyFile) return readFile(dep.secretKeyFile).catch(() => undefined);
+  return undefined;
+}
+
+/** Rollback: the previous key file back (or none, if there was none). */
+async function putSecretKeyBack(dep: ResolvedSource['deployment'], docker: ResolvedSource['docker'], key: Buffer | undefined, warn: (m: string) => void): Promise<void> {
+  try {
+    if (dep.container && docker) {
+      if (key) await writeContainerFile(docker, dep.container.id, SECRET_KEY_PATH_IN_IMAGE, key, { mode: 0o600 });
+    } else if (dep.secretKeyFile) {
+      if (key) await writeFile(dep.secretKeyFile, key, { mode: 0o600 });
+      else await rm(dep.secretKeyFile, { force: true });
+    }
+  } catch (err) {
+    warn(`could not put the previous secret key back: ${(err as Error).message}`);
+  }
 }
 
 async function restoreSecret(

@@ -81,6 +81,9 @@ async function capture(dep: Deployment, opts: CaptureOptions, staging: string, c
     opts.onWarning?.(m);
   };
   const warnings: string[] = [];
+  // Asked first, while Open WebUI runs: after a stop-mode window the real application takes 20–60 s to answer
+  // again, and asking then recorded no version at all. Given time, since a loaded host answers slowly.
+  const version = dep.baseUrl ? await fetchVersionAt(dep.baseUrl) : undefined;
   const engine = databaseEngine(dep.env);
   const webuiDb = join(dep.dataDir, 'webui.db');
   const chromaDb = join(dep.dataDir, 'vector_db', 'chroma.sqlite3');
@@ -169,7 +172,6 @@ async function capture(dep: Deployment, opts: CaptureOptions, staging: string, c
     items.push({ target: SNAPSHOT_PG_DUMP, stream: () => pgDumpStream(conn) });
   }
 
-  const version = dep.baseUrl ? await fetchVersionAt(dep.baseUrl) : undefined;
   const manifest: OpenWebuiManifest = {
     format: 1,
     ...(version ? { version } : {}),
@@ -255,7 +257,7 @@ async function answers(endpoint: HttpEndpoint): Promise<boolean> {
 }
 
 async function fetchVersionAt(baseUrl: string): Promise<string | undefined> {
-  return fetchVersion(endpointOf(baseUrl)).catch(() => undefined);
+  return fetchVersion(endpointOf(baseUrl), 30_000).catch(() => undefined);
 }
 
 

@@ -44,7 +44,7 @@ describe('--json output and non-TTY output', () => {
     const json = expectOneJson(await runCli(['--json', 'init'], cli), 'init') as Record<string, unknown>;
     expect(json.id).toMatch(/^[0-9a-f]{64}$/);
     expect(json.location).toBe(cli.repo);
-    expect(json.version).toBe(1);
+    expect(json.version).toBe(2); // new repositories are format 2
   });
 
   it('backup prints the contract fields', async () => {

@@ -19,6 +19,7 @@ interface RestoreFlags {
   only?: string;
   safetySnapshot?: boolean;
   healthTimeout?: string;
+  secretKeyFile?: string;
 }
 
 /** `owb restore <id|latest> (--target DIR | --container NAME | --source DIR)`. */
@@ -32,6 +33,7 @@ export function registerRestore(program: Command, ctx: () => CliContext): void {
     .option('--container <name>', 'restore into this Open WebUI container: safety snapshot, stop, swap, start, /health')
     .option('--source <dir>', 'restore into this Open WebUI data folder (stop Open WebUI yourself first)')
     .option('--only <parts>', `with --container/--source: restore only some of ${RESTORE_PARTS.join(',')}`)
+    .option('--secret-key-file <file>', 'with --source: where this Open WebUI reads .webui_secret_key (a pip install: the folder `open-webui serve` runs in)')
     .option('--no-safety-snapshot', 'with --container/--source: skip the snapshot of the current data taken first')
     .option('--health-timeout <s>', 'with --container: seconds to wait for /health (default 300; Open WebUI takes up to a minute to start)')
     .option('--force', 'with --target: restore into a non-empty directory; with --container: allow a downgrade')
@@ -86,7 +88,11 @@ async function restoreToDeployment(c: CliContext, ref: string, flags: RestoreFla
   const healthS = flags.healthTimeout === undefined ? undefined : Number(flags.healthTimeout);
   if (healthS !== undefined && !(healthS > 0)) throw new UsageError('--health-timeout takes seconds');
   const cfg = await c.config();
-  const source = await resolveSource({ ...(flags.container ? { container: flags.container } : {}), ...(flags.source ? { sourceDir: flags.source } : {}) }, cfg, c.env);
+  const source = await resolveSource(
+    { ...(flags.container ? { container: flags.container } : {}), ...(flags.source ? { sourceDir: flags.source } : {}), ...(flags.secretKeyFile ? { secretKeyFile: flags.secretKeyFile } : {}) },
+    cfg,
+    c.env,
+  );
   const start = Date.now();
   const res = await c.withRepo('shared', async (repo) => {
     const snap = await resolveSnapshot(repo, ref, { onWarning: (m) => c.out.warn(m) });
