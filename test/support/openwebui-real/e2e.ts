@@ -81,7 +81,11 @@ export async function picture(anon: OpenWebuiClient, s: Seeded): Promise<ApiPict
   const chats: Record<string, unknown> = {};
   for (const id of s.chatIds) {
     const c = await (id === s.chatIds[1] ? root : bob).getChat(id);
-    chats[id] = { title: c.title, history: c.chat.history };
+    // The fields the web UI writes; newer releases add their own (0.12 annotates messages with their user).
+    const messages = Object.fromEntries(
+      Object.entries(c.chat.history?.messages ?? {}).map(([k, m]) => [k, { id: m.id, parentId: m.parentId, childrenIds: m.childrenIds, role: m.role, content: m.content }]),
+    );
+    chats[id] = { title: c.title, currentId: c.chat.history?.currentId, messages };
   }
   const files = await root.json<{ id: string; filename: string }[] | { items: { id: string; filename: string }[] }>('GET', '/api/v1/files/');
   const kb = await root.getKnowledge(s.knowledgeId);
