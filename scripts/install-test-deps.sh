@@ -15,6 +15,7 @@ packages=(
   openssh-server rclone                     # SFTP NAS and rclone backends
   postgresql postgresql-client              # DATABASE_URL=postgresql:// deployments
   prometheus systemd                        # promtool (metrics format), systemd-analyze (timer units)
+  restic                                    # the retention oracle (and the benchmark peer)
 )
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq

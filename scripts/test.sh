@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for tool in dockerd docker ceph-mon ceph-osd radosgw /usr/sbin/sshd rclone psql promtool systemd-analyze sqlite3 curl openssl setpriv flock; do
+for tool in dockerd docker ceph-mon ceph-osd radosgw /usr/sbin/sshd rclone psql promtool systemd-analyze sqlite3 curl openssl setpriv flock restic mkfifo; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(initdb)
