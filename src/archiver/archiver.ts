@@ -7,6 +7,7 @@ import type { Repository } from '../repo/repository.js';
 import type { Tree, TreeNode } from '../repo/tree.js';
 import { IdFilter, type BlobWorkerPool } from '../repo/worker-pool.js';
 import { ChunkRing, type Claim } from './chunk-ring.js';
+import { baseNode, deferred, RawNameError, settled, SKIPPED, unchanged, type Deferred } from './nodes.js';
 import { childPath, shown, type FsPath } from '../repo/fs-path.js';
 import { hasEscapedBytes, nameFromBytes } from '../repo/names.js';
 import { fileSource, READ_MAX, streamSource, type Source } from './input-source.js';
@@ -363,54 +364,5 @@ export class Archiver {
     this.lastYield = now;
     await yieldToLoop();
     this.checkAbort();
-  }
-}
-
-
-/** A node that settles once its data is packed; undefined when the entry was skipped. */
-export interface Deferred {
-  node: Promise<TreeNode | undefined>;
-}
-
-function deferred(node: Promise<TreeNode | undefined>): Deferred {
-  node.catch(() => undefined); // the root awaits every node; this only silences the interim
-  return { node };
-}
-
-function settled(node: TreeNode): Deferred {
-  return { node: Promise.resolve(node) };
-}
-
-const SKIPPED: Deferred = { node: Promise.resolve(undefined) };
-
-/** The metadata part of a node, from an lstat with bigint times. */
-export function baseNode(name: string, type: TreeNode['type'], st: BigIntStats): TreeNode {
-  return {
-    name,
-    type,
-    mode: Number(st.mode & 0o7777n),
-    mtime: st.mtimeNs.toString(),
-    ctime: st.ctimeNs.toString(),
-    inode: Number(st.ino),
-    uid: Number(st.uid),
-    gid: Number(st.gid),
-  };
-}
-
-function unchanged(parent: TreeNode, now: TreeNode, size: number): boolean {
-  return (
-    parent.type === 'file' &&
-    Array.isArray(parent.content) &&
-    parent.size === size &&
-    parent.mtime === now.mtime &&
-    parent.ctime === now.ctime &&
-    parent.inode === now.inode
-  );
-}
-
-/** A name or link target that is not valid UTF-8, met while backing up into a format 1 repository. */
-export class RawNameError extends Error {
-  constructor() {
-    super('the name is not valid UTF-8, which a format 1 repository cannot store (a new repository, format 2, can)');
   }
 }

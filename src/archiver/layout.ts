@@ -3,7 +3,8 @@ import { lstat, readdir } from 'node:fs/promises';
 import { sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { TreeNode } from '../repo/tree.js';
-import type { Archiver, Deferred } from './archiver.js';
+import type { Archiver } from './archiver.js';
+import type { Deferred } from './nodes.js';
 
 /**
  * One entry of a snapshot's layout: what appears at `target` (an absolute snapshot path). Exactly one of
