@@ -148,12 +148,11 @@ export class LocalBackend implements Backend {
     return fh.createReadStream({ autoClose: true });
   }
 
-  /** Size of an object; anything that is not a regular file does not count as one. */
+  /** Size of an object; something that is not a regular file there is damage (see notRegularFile). */
   async stat(h: Handle): Promise<FileInfo> {
     try {
       const st = await stat(this.path(h));
-      // Present but not a regular file (a planted FIFO, a folder): damage, never "missing" and never read.
-      if (!st.isFile()) throw new DamagedRepoError(`${handleLabel(h)} is not a regular file (a ${st.isFIFO() ? 'FIFO' : st.isDirectory() ? 'directory' : 'special file'}); refusing to read it`);
+      if (!st.isFile()) throw notRegularFile(h, st);
       return { name: h.name, size: st.size };
     } catch (err) {
       throw this.mapMissing(err, h);
@@ -214,7 +213,7 @@ export class LocalBackend implements Backend {
     });
     if (!st.isFile()) {
       await fh.close();
-      throw new DamagedRepoError(`${handleLabel(h)} is not a regular file (a ${st.isFIFO() ? 'FIFO' : st.isDirectory() ? 'directory' : 'special file'}); refusing to read it`);
+      throw notRegularFile(h, st);
     }
     return fh;
   }
@@ -292,4 +291,12 @@ async function listFiles(folder: string): Promise<FileInfo[]> {
     }),
   );
   return infos.filter((i): i is FileInfo => i !== undefined);
+}
+
+/**
+ * The error for an object path that holds something other than a regular file (a planted FIFO, a folder): damage,
+ * never "missing", and never opened for reading, which for a FIFO would wait forever.
+ */
+function notRegularFile(h: Handle, st: { isFIFO(): boolean; isDirectory(): boolean }): DamagedRepoError {
+  return new DamagedRepoError(`${handleLabel(h)} is not a regular file (a ${st.isFIFO() ? 'FIFO' : st.isDirectory() ? 'directory' : 'special file'}); refusing to read it`);
 }
