@@ -1,5 +1,6 @@
 import { lstat, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isAbort } from '../errors.js';
 import { type OpenWebuiManifest, inspectSqlite } from '../openwebui/manifest.js';
 import { verifyDatabase } from '../openwebui/restore-fixups.js';
 import type { Repository } from '../repo/repository.js';
@@ -42,6 +43,8 @@ export async function runDrill(repo: Repository, snap: Snapshot, opts: { scratch
       const r = await runRestore(repo, snap, { target, ...(opts.signal ? { signal: opts.signal } : {}) });
       checks.push({ name: 'restore', ok: true, detail: `${r.filesRestored} files, ${r.bytesRestored} bytes, every blob verified` });
     } catch (err) {
+      // Interrupted (SIGINT, a lost lock) is not a failed drill: the run stops with its own exit code.
+      if (isAbort(err)) throw err;
       checks.push({ name: 'restore', ok: false, detail: (err as Error).message });
     }
     const manifest = snap.openwebui as OpenWebuiManifest | undefined;

@@ -1,7 +1,7 @@
 /**
  * SIGINT reaches every long command: it stops at its next safe point with exit 130 (the contract), and the
  * repository stays intact. Before, check, prune, forget --prune and copy never looked at the signal: they printed
- * "stopping safely" and then went on to exit 0.
+ * "stopping safely" and then went on to exit 0; a drill reported the interruption as a failed restore (exit 1).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -50,6 +50,7 @@ describe('SIGINT during long commands', () => {
   it.each<[string, string, string[], 'repo' | 'other']>([
     ['check --read-data', 'check.walk', ['check', '--read-data'], 'repo'],
     ['restore', 'restore.files', ['restore', 'latest', '--target', 'TARGET'], 'repo'],
+    ['drill', 'restore.files', ['drill', 'latest'], 'repo'],
     ['copy', 'copy.snapshots', ['copy', '--all', '--from', 'FROM'], 'other'],
     ['forget --prune', 'prune.rewrite', ['forget', '--keep-last', '1', '--prune'], 'repo'],
   ])('%s exits 130 and leaves the repository intact', async (_name, point, args, into) => {
