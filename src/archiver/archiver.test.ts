@@ -9,6 +9,7 @@ import { newMasterKey } from '../repo/crypto.js';
 import { Repository } from '../repo/repository.js';
 import { BlobWorkerPool } from '../repo/worker-pool.js';
 import { MemoryBackend } from '../storage/memory.js';
+import { xorshiftBytes } from '../../test/support/xorshift.js';
 import { Archiver, type ArchiveCounters } from './archiver.js';
 
 const KiB = 1024;
@@ -17,22 +18,7 @@ const SMALL: ChunkerParams = { minSize: 16 * KiB, avgSize: 64 * KiB, maxSize: 25
 /** Cuts at maxSize on nearly every chunk, so the ring's window moves (and compacts) all the time. */
 const TINY: ChunkerParams = { minSize: 64, avgSize: 128, maxSize: 130 };
 
-/** Deterministic bytes from xorshift32. */
-function xorshiftBytes(n: number, seed: number): Buffer {
-  const out = Buffer.alloc(n);
-  let x = seed >>> 0 || 0x9e3779b9;
-  for (let i = 0; i < n; ) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    for (let k = 0; k < 4 && i < n; k++, i++) out[i] = (x >>> (8 * k)) & 0xff;
-  }
-  return out;
-}
-
-function* pieces(data: Buffer, size: number | ((i: number) => number)): Generator<Buffer> {
+function* pieces(data: Uint8Array, size: number | ((i: number) => number)): Generator<Uint8Array> {
   for (let pos = 0, i = 0; pos < data.length; i++) {
     const n = typeof size === 'number' ? size : size(i);
     yield data.subarray(pos, pos + n);
@@ -69,7 +55,7 @@ describe.each([
   });
 
   /** The blob ids chunkBuffer's cuts give, in order. */
-  function expectedIds(data: Buffer): string[] {
+  function expectedIds(data: Uint8Array): string[] {
     const gear = gearTable(repo.key.chunkerSeed);
     const ids: string[] = [];
     let pos = 0;

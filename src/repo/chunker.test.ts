@@ -1,5 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { xorshiftBytes } from '../../test/support/xorshift.js';
 import {
   DEFAULT_CHUNKER_PARAMS,
   chunkBuffer,
@@ -25,22 +26,6 @@ const SPEC_XS_24M = [
   688010, 1610616, 726775, 600343, 649878, 643315, 752771, 1130947, 574504, 1064722, 970717, 858607, 631713, 824571,
   1098610, 619821,
 ];
-
-/** Deterministic bytes from xorshift32; written byte by byte so the output does not depend on host endianness. */
-function xorshiftBytes(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 0x9e3779b9;
-  let i = 0;
-  while (i < n) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    for (let k = 0; k < 4 && i < n; k++, i++) out[i] = (x >>> (8 * k)) & 0xff;
-  }
-  return out;
-}
 
 /** The gear table straight from the definition, using node:crypto and manual little-endian decoding. */
 function naiveGear(seed: Uint8Array): number[] {
